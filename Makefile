@@ -1,0 +1,72 @@
+# make report  - build results/report/report.{pdf,html} (sets up .venv and tools on first use)
+# make test    - lint the workflow and code, then run the test suite
+# make setup   - idempotent: Debian packages (when root), .venv with pinned torch and the package
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the workflow needs: pandoc and LaTeX for the report, poppler for the tests,
+# Fashion-MNIST for offline runs.
+APT_PACKAGES := pandoc texlive-latex-recommended texlive-latex-extra latexmk lmodern \
+	poppler-utils dataset-fashion-mnist
+# A one-node SLURM for the cluster test (.ci/slurm-up).
+APT_CLUSTER := slurm-wlm munge
+CORES ?= all
+SNAKEMAKE_ARGS ?=
+
+.PHONY: setup setup-cluster report quick test test-cluster lint bench audit clean
+
+setup: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then \
+			echo "installing Debian packages: $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends $$missing; \
+		fi; \
+	else \
+		for tool in pandoc pdflatex; do command -v $$tool >/dev/null || \
+			echo "warning: $$tool not found; install: $(APT_PACKAGES)"; done; \
+	fi
+
+# torch first, pinned: an unpinned torch pulled in by a dependency would fetch CUDA builds.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+setup-cluster: setup
+	@missing=$$(for p in $(APT_CLUSTER); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends $$missing; fi
+
+report: setup
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+quick: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml \
+		--config dataset=fashion-mnist $(SNAKEMAKE_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src scripts tests
+	$(BIN)/snakemake --lint
+
+test: lint
+	$(BIN)/python -m pytest
+
+test-cluster: setup-cluster
+	.ci/slurm-up
+	PRML_CLUSTER_TESTS=1 $(BIN)/python -m pytest -m cluster tests/cluster; \
+		status=$$?; .ci/slurm-down; exit $$status
+
+bench: setup
+	$(BIN)/python -m prml_pipeline.bench
+
+audit: setup
+	$(BIN)/python -m prml_pipeline.audit results
+
+clean:
+	rm -rf results .snakemake

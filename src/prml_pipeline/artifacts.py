@@ -1,0 +1,122 @@
+"""Atomic, byte-deterministic artifact I/O with errors that name the file and the remedy.
+
+Every artifact is written to a temporary file in its destination folder and renamed into
+place, so an interrupted job never leaves a half-written file under results/. Array archives
+are zip files with fixed timestamps so that equal arrays give equal bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# 1980-01-01, the earliest date a zip entry can carry: fixed so archives are reproducible.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class ArtifactError(RuntimeError):
+    """A cached artifact is missing, truncated or altered."""
+
+
+def remedy(path: str | os.PathLike[str]) -> str:
+    """The fix for a bad artifact: name the rule that makes it when its provenance says so."""
+    from prml_pipeline.provenance import producing_rule  # local: provenance imports this module
+
+    rule = producing_rule(path)
+    force = f"snakemake --cores all --forcerun {rule}" if rule else "snakemake --cores all"
+    return f"delete {path} and rerun, or run `{force}`"
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_arrays(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
+    """Write arrays to an .npz archive whose bytes depend only on the arrays."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]),
+                                      allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, buffer.getvalue())
+
+
+def load_arrays(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read every array of an .npz archive; a damaged or incomplete file raises ArtifactError."""
+    if not os.path.exists(path):
+        raise ArtifactError(f"{path} is missing. Remedy: {remedy(path)}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as error:  # zipfile, zlib and numpy raise a zoo of types here
+        raise ArtifactError(
+            f"{path} is truncated or corrupt ({type(error).__name__}: {error}). "
+            f"Remedy: {remedy(path)}"
+        ) from None
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise ArtifactError(
+            f"{path} lacks the arrays {missing} (it was made by other code or altered). "
+            f"Remedy: {remedy(path)}"
+        )
+    return arrays
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def to_json_text(value: Any) -> str:
+    """Canonical JSON: sorted keys, fixed indentation, so equal data gives equal bytes."""
+    return json.dumps(_jsonable(value), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def save_json(path: str | os.PathLike[str], value: Any) -> None:
+    """Write `value` as canonical JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(to_json_text(value))
+
+
+def load_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON artifact; a missing, truncated or altered file raises ArtifactError."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing. Remedy: {remedy(path)}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ArtifactError(
+            f"{path} is truncated or corrupt (invalid JSON: {error}). Remedy: {remedy(path)}"
+        ) from None

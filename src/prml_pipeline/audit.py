@@ -1,0 +1,84 @@
+"""Audit results/: re-hash every artifact and its recorded inputs against the provenance records.
+
+    python -m prml_pipeline.audit [results/]
+
+Lists each artifact whose record no longer matches the files (altered or missing outputs,
+inputs changed since the artifact was made, unreadable records) and exits 1 when any is found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from prml_pipeline.provenance import sha256_file
+
+# Folders of results/ that hold no artifacts of their own.
+UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints")
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    problem: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.problem:<10} {self.path}  (rule {self.rule})"
+
+
+def audit(results: Path) -> tuple[list[Finding], int]:
+    """Return the findings and the number of artifacts checked."""
+    findings: list[Finding] = []
+    recorded: set[str] = set()
+    checked = 0
+    for record_path in sorted((results / "provenance").rglob("*.json")):
+        try:
+            record = json.loads(record_path.read_text())
+            outputs, inputs, rule = record["outputs"], record["inputs"], record["rule"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            findings.append(Finding(str(record_path), "unreadable", f"? ({error})"))
+            continue
+        for path, digest in outputs.items():
+            checked += 1
+            recorded.add(os.path.abspath(path))
+            if not os.path.isfile(path):
+                findings.append(Finding(path, "missing", rule))
+            elif sha256_file(path) != digest:
+                findings.append(Finding(path, "altered", rule))
+        for path, digest in inputs.items():
+            if not os.path.isfile(path):
+                findings.append(Finding(path, "stale", f"{rule}: input missing"))
+            elif sha256_file(path) != digest:
+                findings.append(Finding(path, "stale", f"{rule}: input changed since"))
+    for path in sorted(results.rglob("*")):
+        relative = path.relative_to(results)
+        if (path.is_file() and relative.parts[0] not in UNRECORDED_OK
+                and not path.name.startswith(".")
+                and os.path.abspath(path) not in recorded):
+            findings.append(Finding(str(path), "unrecorded", "none"))
+    return findings, checked
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", nargs="?", default="results", type=Path,
+                        help="results folder to audit (run from the workflow's directory)")
+    args = parser.parse_args(argv)
+    if not (args.results / "provenance").is_dir():
+        print(f"audit: {args.results}/provenance not found: nothing has been built here",
+              file=sys.stderr)
+        return 2
+    findings, checked = audit(args.results)
+    for finding in findings:
+        print(finding)
+    print(f"audit: {checked} artifacts checked, {len(findings)} problems")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

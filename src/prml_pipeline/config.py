@@ -1,0 +1,83 @@
+"""Semantic checks of the configuration that JSON Schema cannot express.
+
+`snakemake` validates config/config.yaml against workflow/schemas/config.schema.yaml first
+(types, ranges, unknown keys); `check_config` then checks what needs arithmetic. Both run
+before any job starts, and every message names the offending key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+_TOLERANCE = 1e-6
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and the fix."""
+
+
+def _require_distribution(values: Any, key: str) -> None:
+    total = float(np.sum(values))
+    if abs(total - 1.0) > _TOLERANCE:
+        raise ConfigError(
+            f"config key '{key}' must sum to 1 (it is a probability distribution), "
+            f"but sums to {total:g}: {values}"
+        )
+
+
+def _require_positive_definite(matrix: Any, key: str) -> None:
+    array = np.asarray(matrix, dtype=float)
+    if not np.allclose(array, array.T):
+        raise ConfigError(f"config key '{key}' must be a symmetric matrix, got {matrix}")
+    try:
+        np.linalg.cholesky(array)
+    except np.linalg.LinAlgError:
+        raise ConfigError(
+            f"config key '{key}' must be positive definite (a covariance matrix), got {matrix}; "
+            f"eigenvalues {np.round(np.linalg.eigvalsh(array), 6).tolist()}"
+        ) from None
+
+
+def _require_increasing(pair: Any, key: str) -> None:
+    if not pair[0] < pair[1]:
+        raise ConfigError(f"config key '{key}' must be [low, high] with low < high, got {pair}")
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError for the first semantically invalid value in `config`."""
+    datasets = config["datasets"]
+    if config["dataset"] not in datasets:
+        raise ConfigError(
+            f"config key 'dataset' is '{config['dataset']}', which is not a known dataset; "
+            f"choose one of {sorted(datasets)} (or add it under 'datasets')"
+        )
+
+    bayesnet = config["bayesnet"]
+    _require_distribution(bayesnet["p_b"], "bayesnet.p_b")
+    _require_distribution(bayesnet["p_f"], "bayesnet.p_f")
+    for b, by_f in enumerate(bayesnet["p_g_given_bf"]):
+        for f, p_g in enumerate(by_f):
+            _require_distribution(p_g, f"bayesnet.p_g_given_bf[{b}][{f}]")
+    for g, p_d in enumerate(bayesnet["p_d_given_g"]):
+        _require_distribution(p_d, f"bayesnet.p_d_given_g[{g}]")
+
+    mixture = config["mixture"]
+    n_components = len(mixture["weights"])
+    for key in ("means", "covariances"):
+        if len(mixture[key]) != n_components:
+            raise ConfigError(
+                f"config key 'mixture.{key}' has {len(mixture[key])} entries but "
+                f"'mixture.weights' has {n_components}: give one per mixture component"
+            )
+    _require_distribution(mixture["weights"], "mixture.weights")
+    for k, covariance in enumerate(mixture["covariances"]):
+        _require_positive_definite(covariance, f"mixture.covariances[{k}]")
+
+    _require_increasing(config["vae"]["grid_quantiles"], "vae.grid_quantiles")
+    plots = config["plots"]
+    for key in ("regression_log_limits", "conditional_xlim"):
+        if key in plots:
+            _require_increasing(plots[key], f"plots.{key}")

@@ -1,0 +1,169 @@
+"""End to end: the whole workflow on tiny generated data, in temporary directories."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, snakemake, tiny_configs
+
+pytestmark = pytest.mark.slow
+
+# Artifacts whose bytes the seed and config determine (runinfo.json, provenance records, logs,
+# benchmarks and the compiled report carry wall times and dates by design).
+DETERMINISTIC = ("results/data/**/*", "results/bayesnet/*.json", "results/regression/*.npz",
+                 "results/mixture/*.npz", "results/vae/*/weights.pt",
+                 "results/vae/*/metrics.json", "results/vae/*/*.npz", "results/figures/*.png")
+REPORT_CHAIN = {("report_values", ""), ("render_report", ""), ("report_html", ""),
+                ("report_pdf", ""), ("all", "")}
+
+
+def planned_jobs(workdir: Path, snakefile: Path, configs, *args: str) -> Counter:
+    """(rule, wildcards) of every job a dry run schedules."""
+    output = snakemake(workdir, "-n", *args, snakefile=snakefile, configfiles=configs).stdout
+    jobs: Counter = Counter()
+    rule = None
+    for line in output.splitlines():
+        if match := re.match(r"^(?:local)?rule (\w+):$", line.strip()):
+            if rule:
+                jobs[(rule, "")] += 1
+            rule = match.group(1)
+        elif rule and (match := re.match(r"^wildcards: (.*)$", line.strip())):
+            jobs[(rule, match.group(1))] += 1
+            rule = None
+    if rule:
+        jobs[(rule, "")] += 1
+    return jobs
+
+
+def digests(workdir: Path) -> dict[str, str]:
+    files = {path for pattern in DETERMINISTIC for path in workdir.glob(pattern) if path.is_file()}
+    return {str(path.relative_to(workdir)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(files)}
+
+
+def test_report_holds_computed_numbers_and_every_figure(tiny_run):
+    workdir, _, _ = tiny_run
+    pdf = workdir / "results/report/report.pdf"
+    html = (workdir / "results/report/report.html").read_text()
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    for number in ("21.25%", "10.96%"):
+        assert number in text, f"{number} missing from the PDF"
+        assert number in html, f"{number} missing from the HTML"
+    assert "{{" not in text and "{{" not in html
+    assert "<math" in html, "math is not rendered as MathML"
+    assert html.count("data:image/png;base64") >= 7, "figures are not embedded in the HTML"
+    assert "Made by scripts/figures/regression.py" in text.replace("\n", " ")
+    pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+    assert int(re.search(r"Pages:\s+(\d+)", pages).group(1)) >= 8
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    workdir, snakefile, configs = tiny_run
+    assert planned_jobs(workdir, snakefile, configs) == Counter()
+    output = snakemake(workdir, "-n", snakefile=snakefile, configfiles=configs).stdout
+    assert "Nothing to be done" in output
+
+
+def test_changing_one_models_epochs_reruns_only_that_model(tiny_run, tmp_path):
+    workdir, snakefile, configs = tiny_run
+    change = tmp_path / "change.yaml"
+    change.write_text(yaml.safe_dump({"vae": {"models": {"medium": {
+        "title": "Medium VAE (100, 10)", "hidden": [100, 10], "epochs": 3,
+        "full_covariance": False}}}}))
+    jobs = planned_jobs(workdir, snakefile, (*configs, change))
+    assert set(jobs) == REPORT_CHAIN | {
+        ("train_vae", "model=medium"), ("encode_latents", "model=medium"),
+        ("decode_grid", "model=medium"), ("figure", "name=vae_latents"),
+        ("figure", "name=vae_grids")}
+
+
+def test_changing_a_plot_setting_redraws_only_that_figure(tiny_run, tmp_path):
+    workdir, snakefile, configs = tiny_run
+    change = tmp_path / "change.yaml"
+    change.write_text(yaml.safe_dump({"plots": {"latent_limit": 4}}))
+    jobs = planned_jobs(workdir, snakefile, (*configs, change))
+    assert set(jobs) == REPORT_CHAIN | {("figure", "name=vae_latents")}
+
+
+def test_editing_one_figure_script_redraws_only_that_figure(tiny_run):
+    workdir, snakefile, configs = tiny_run
+    script = snakefile.parent / "scripts/figures/regression.py"
+    original, stat = script.read_bytes(), script.stat()
+    try:
+        script.write_bytes(original + b"\n# edited\n")
+        jobs = planned_jobs(workdir, snakefile, configs)
+    finally:
+        script.write_bytes(original)
+        os.utime(script, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert set(jobs) == REPORT_CHAIN | {("figure", "name=regression")}
+
+
+def test_audit_passes_then_flags_an_altered_artifact(tiny_run, tmp_path):
+    workdir, _, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(workdir / "results", copy / "results")
+    audit = [sys.executable, "-m", "prml_pipeline.audit", "results"]
+    clean = subprocess.run(audit, cwd=copy, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert ", 0 problems" in clean.stdout
+    weights = copy / "results/vae/small/weights.pt"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    flagged = subprocess.run(audit, cwd=copy, capture_output=True, text=True)
+    assert flagged.returncode == 1
+    assert re.search(r"altered\s+results/vae/small/weights\.pt\s+\(rule train_vae\)",
+                     flagged.stdout), flagged.stdout
+    # encode_latents read the old weights: its record is now stale too.
+    assert "stale" in flagged.stdout
+
+
+def test_provenance_record_of_a_training_job(tiny_run):
+    workdir, _, _ = tiny_run
+    record = yaml.safe_load((workdir / "results/provenance/train_vae/small.json").read_text())
+    assert record["rule"] == "train_vae"
+    assert record["script"]["path"] == "scripts/train_vae.py"
+    assert len(record["script"]["git_blob"]) == 40
+    weights = workdir / "results/vae/small/weights.pt"
+    assert record["outputs"]["results/vae/small/weights.pt"] == hashlib.sha256(
+        weights.read_bytes()).hexdigest()
+    assert set(record["inputs"]) >= {"results/data/train.npz", "results/data/test.npz"}
+    assert record["seeds"] == {"seed": 42, "eval_seed": 0}
+    assert record["software"]["torch"].startswith("2.13")
+    assert record["machine"]["threads"] == 1 and record["machine"]["cpu"]
+    assert record["extra"]["device"].startswith("cpu")
+
+
+def test_snakemake_report_registers_every_figure(tiny_run, tmp_path):
+    workdir, snakefile, configs = tiny_run
+    target = tmp_path / "snakemake-report.zip"
+    snakemake(workdir, "--report", str(target), snakefile=snakefile, configfiles=configs)
+    listing = subprocess.run(["python3", "-m", "zipfile", "-l", str(target)],
+                             capture_output=True, text=True, check=True).stdout
+    for name in ("markov_blanket", "regression", "vae_grids", "vae_fullcov"):
+        assert f"{name}.png" in listing
+
+
+def test_two_clean_runs_give_identical_artifacts(tiny_run, tiny_server, tmp_path):
+    workdir, snakefile, _ = tiny_run
+    server, md5s = tiny_server
+    second = tmp_path / "second"
+    second.mkdir()
+    snakemake(second, "--cores", "2", snakefile=snakefile,
+              configfiles=tiny_configs(second, server, md5s))
+    first_digests, second_digests = digests(workdir), digests(second)
+    assert len(first_digests) >= 30
+    assert first_digests == second_digests
+
+
+def test_repository_workflow_dry_runs_from_another_directory(tmp_path):
+    done = snakemake(tmp_path, "-n", "--cores", "1", snakefile=REPO / "Snakefile")
+    assert "train_vae" in done.stdout and "report_pdf" in done.stdout

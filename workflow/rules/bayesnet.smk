@@ -1,0 +1,21 @@
+# Bishop 8.11: posterior of an empty tank given the gauge reading, via the factorised joint.
+
+
+rule fuel_gauge:
+    input:
+        code=module("bayesnet"),
+    output:
+        json="results/bayesnet/fuel_gauge.json",
+        prov=prov("fuel_gauge"),
+    params:
+        cfg=config["bayesnet"],
+    log:
+        log_path("fuel_gauge"),
+    benchmark:
+        bench_path("fuel_gauge")
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    script:
+        "../../scripts/fuel_gauge.py"

@@ -1,0 +1,41 @@
+# W2: samples of the two-component mixture and its conditionals p(x2 | x1 = value) (Bishop 9.10).
+
+
+rule mixture_samples:
+    input:
+        code=module("mixture"),
+    output:
+        arrays="results/mixture/samples.npz",
+        prov=prov("mixture_samples"),
+    params:
+        cfg=mixture_cfg,
+    log:
+        log_path("mixture_samples"),
+    benchmark:
+        bench_path("mixture_samples")
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    script:
+        "../../scripts/mixture_samples.py"
+
+
+rule mixture_conditional:
+    input:
+        code=module("mixture"),
+    output:
+        arrays="results/mixture/conditional_x1={value}.npz",
+        prov=prov("mixture_conditional", "x1={value}"),
+    params:
+        cfg=conditional_cfg,
+    log:
+        log_path("mixture_conditional", "x1={value}"),
+    benchmark:
+        bench_path("mixture_conditional", "x1={value}")
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    script:
+        "../../scripts/mixture_conditional.py"

@@ -1,0 +1,21 @@
+# W1: Bayesian linear regression, one job per experiment (posterior and predictive variance).
+
+
+rule regression_experiment:
+    input:
+        code=module("regression"),
+    output:
+        arrays="results/regression/{experiment}.npz",
+        prov=prov("regression_experiment", "{experiment}"),
+    params:
+        cfg=experiment_cfg,
+    log:
+        log_path("regression_experiment", "{experiment}"),
+    benchmark:
+        bench_path("regression_experiment", "{experiment}")
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../../scripts/regression_experiment.py"

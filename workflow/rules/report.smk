@@ -1,0 +1,96 @@
+# Report: collect every number from the artifacts, fill the pandoc source, compile PDF and HTML.
+
+
+rule report_values:
+    input:
+        fuel_gauge="results/bayesnet/fuel_gauge.json",
+        regression=expand("results/regression/{e}.npz", e=EXPERIMENTS),
+        conditionals=expand("results/mixture/conditional_x1={v}.npz", v=CONDITIONS),
+        metrics=expand("results/vae/{model}/metrics.json", model=MODELS),
+        runinfo=expand("results/vae/{model}/runinfo.json", model=MODELS),
+        figures=[figure_path(name) for name in FIGURES],
+        records=all_provenance(),
+        code=module("report"),
+    output:
+        json=report("results/report/values.json", caption="../report/values.rst",
+                    category="Numbers"),
+        prov=prov("report_values"),
+    params:
+        cfg=lambda wildcards: {
+            "dataset": config["dataset"],
+            "dataset_name": dataset_spec()["name"],
+            "item_noun": dataset_spec()["item_noun"],
+            "models": config["vae"]["models"],
+            "experiments": config["regression"]["experiments"],
+            "regression": {k: v for k, v in config["regression"].items() if k != "experiments"},
+            "mixture": config["mixture"],
+            "bayesnet": config["bayesnet"],
+            "vae": {k: v for k, v in config["vae"].items() if k != "models"},
+        },
+        figures=list(FIGURES),
+    log:
+        log_path("report_values"),
+    benchmark:
+        bench_path("report_values")
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../../scripts/report_values.py"
+
+
+rule render_report:
+    input:
+        values="results/report/values.json",
+        template=str(ROOT / "report" / "report.md"),
+        code=module("report"),
+    output:
+        markdown="results/report/report.md",
+        prov=prov("render_report"),
+    log:
+        log_path("render_report"),
+    benchmark:
+        bench_path("render_report")
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    script:
+        "../../scripts/render_report.py"
+
+
+rule report_html:
+    input:
+        markdown="results/report/report.md",
+        metadata=str(ROOT / "report" / "metadata.yaml"),
+        figures=[figure_path(name) for name in FIGURES],
+    output:
+        document=report("results/report/report.html", caption="../report/report.rst",
+                        category="Report"),
+        prov=prov("report_html"),
+    params:
+        format="html",
+    log:
+        log_path("report_html"),
+    benchmark:
+        bench_path("report_html")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../../scripts/compile_report.py"
+
+
+use rule report_html as report_pdf with:
+    output:
+        document=report("results/report/report.pdf", caption="../report/report.rst",
+                        category="Report"),
+        prov=prov("report_pdf"),
+    params:
+        format="pdf",
+    log:
+        log_path("report_pdf"),
+    benchmark:
+        bench_path("report_pdf")
