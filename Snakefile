@@ -1,7 +1,20 @@
 # PRML sheet pipeline: data -> analytic results and VAEs -> figures -> report.
 # `snakemake --cores all` builds results/report/report.{pdf,html}; see README.md.
 
+import os
+import sys
+
 from snakemake.utils import min_version, validate
+
+# Jobs import the domain package from this workflow's src/, installed or not, so that they
+# run exactly the code whose files the rules list as inputs.
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+)
+
+from prml_pipeline.config import describe_invalid_config
 
 min_version("9.0")
 
@@ -10,7 +23,10 @@ min_version("9.0")
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
-validate(config, schema="workflow/schemas/config.schema.yaml")
+try:
+    validate(config, schema="workflow/schemas/config.schema.yaml")
+except WorkflowError as error:
+    raise WorkflowError(describe_invalid_config(error)) from None
 
 
 include: "workflow/rules/common.smk"

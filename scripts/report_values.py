@@ -7,6 +7,16 @@ from prml_pipeline.artifacts import load_arrays, load_json, save_json
 from prml_pipeline.provenance import git_state, run_step
 
 
+def cpt_values(bayesnet):
+    """The conditional probability tables as the text quotes them."""
+    values = {"p_b0": bayesnet["p_b"][0], "p_f0": bayesnet["p_f"][0],
+              "p_d1_given_g1": bayesnet["p_d_given_g"][1][1],
+              "p_d0_given_g0": bayesnet["p_d_given_g"][0][0]}
+    for b in (0, 1):
+        for f in (0, 1):
+            values[f"p_g1_given_b{b}_f{f}"] = bayesnet["p_g_given_bf"][b][f][1]
+    return values
+
 
 def main(smk):
     cfg = smk.params.cfg
@@ -39,8 +49,7 @@ def main(smk):
             "item_noun": cfg["item_noun"],
             "commit": (code["commit"] or "unknown")[:7] + ("+dirty" if code["dirty"] else ""),
         },
-        "bayesnet": {"p_b0": cfg["bayesnet"]["p_b"][0], "p_f0": cfg["bayesnet"]["p_f"][0],
-                     **fuel},
+        "bayesnet": {**cpt_values(cfg["bayesnet"]), **fuel},
         "regression": {
             "n_samples": cfg["regression"]["n_samples"],
             "noise_var": cfg["regression"]["noise_var"],

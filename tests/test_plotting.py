@@ -175,7 +175,8 @@ RENDER_SCRIPT = textwrap.dedent(
     ax.plot([0, 1, 2], [2, 0, 1])
     plotting.save_figure(fig, out / "line.png", t.DPI)
     # A stray global setting, different in each process, must not reach the figures.
-    matplotlib.rcParams.update({"font.size": float(sys.argv[3]), "image.cmap": "gray"})
+    matplotlib.rcParams.update({"font.size": float(sys.argv[3]), "image.cmap": sys.argv[4],
+                                "scatter.marker": sys.argv[5]})
     plotting.plot_regression([t.regression_experiment("Base"),
                               t.regression_experiment(r"$\\sigma^2_y\\downarrow$")],
                              out / "regression.png", t.DPI)
@@ -188,12 +189,12 @@ RENDER_SCRIPT = textwrap.dedent(
 def test_figures_are_byte_identical_across_processes(tmp_path: Path) -> None:
     runs = []
     # Different hash seeds (no set order may leak into bytes) and different global rcParams.
-    for hash_seed, font_size in (("1", "7"), ("2", "15")):
+    for hash_seed, *rc_values in (("1", "7", "gray", "s"), ("2", "15", "magma", "^")):
         out = tmp_path / f"run{hash_seed}"
         out.mkdir()
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         runs.append((out, subprocess.Popen(
-            [sys.executable, "-c", RENDER_SCRIPT, str(out), str(Path(__file__).parent), font_size],
+            [sys.executable, "-c", RENDER_SCRIPT, str(out), str(Path(__file__).parent), *rc_values],
             env=env, stderr=subprocess.PIPE, text=True,
         )))
     for _, proc in runs:

@@ -12,7 +12,7 @@ def main(smk):
     points = cfg["points"]
     plot_full_covariance(latents["latents"][:points], latents["labels"][:points],
                          grid["images"], smk.output.png, dpi=cfg["dpi"], limits=cfg["limit"],
-                         title=cfg["title"])
+                         title=cfg["title"], items=cfg["items"])
 
 
 run_step(snakemake, main)

@@ -13,7 +13,8 @@ def main(smk):
         arrays = load_arrays(path, required=("latents", "labels"))
         panels.append({"title": title, "latents": arrays["latents"][:points],
                        "labels": arrays["labels"][:points]})
-    plot_latents(panels, smk.output.png, dpi=cfg["dpi"], limits=cfg["limit"])
+    plot_latents(panels, smk.output.png, dpi=cfg["dpi"], limits=cfg["limit"],
+                 items=cfg["items"])
 
 
 run_step(snakemake, main)

@@ -36,6 +36,12 @@ def remedy(path: str | os.PathLike[str]) -> str:
     return f"delete {path} and rerun, or run `{force}`"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only on success."""
@@ -43,6 +49,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are shared like any file
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
@@ -58,7 +65,7 @@ def save_arrays(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(arrays):
             buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]),
+            np.lib.format.write_array(buffer, np.asarray(arrays[name]),
                                       allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -19,6 +19,19 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key and the fix."""
 
 
+def describe_invalid_config(error: BaseException) -> str:
+    """One line naming the offending key, from the schema error Snakemake's validate() raises."""
+    cause: BaseException | None = error
+    while cause is not None and not hasattr(cause, "absolute_path"):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return f"Invalid configuration: {error}"
+    key = ".".join(str(part) for part in cause.absolute_path) or "(top level)"
+    return (f"Invalid configuration: config key '{key}': {cause.message}. Fix it in "
+            "config/config.yaml or in the --config/--configfile that set it "
+            "(config/README.md documents every key).")
+
+
 def _require_distribution(values: Any, key: str) -> None:
     total = float(np.sum(values))
     if abs(total - 1.0) > _TOLERANCE:

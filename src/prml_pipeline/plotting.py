@@ -341,7 +341,7 @@ def plot_latents(
     path: PathLike,
     dpi: int,
     limits: float = 3.0,
-    split: str = "test-set",
+    items: str = "test-set images",
 ) -> None:
     """Fig. 6: encoder means of each VAE, coloured by digit; dicts: title, latents, labels."""
     if not panels:
@@ -356,7 +356,7 @@ def plot_latents(
     _digit_legend(fig, digits)
     counts = {len(panel["labels"]) for panel in panels}
     count = f"{counts.pop()} " if len(counts) == 1 else ""
-    fig.suptitle(f"Means of latent distributions for {count}{split} digits, coloured by true label")
+    fig.suptitle(f"Means of latent distributions for {count}{items}, coloured by true label")
     save_figure(fig, path, dpi)
 
 
@@ -390,12 +390,12 @@ def plot_full_covariance(
     dpi: int,
     limits: float = 8.0,
     title: str = "Full-covariance VAE",
-    split: str = "test-set",
+    items: str = "test-set images",
 ) -> None:
     """Full-covariance VAE: latent means by digit (left) and its decoded latent grid (right)."""
     fig, (ax_lat, ax_grid) = plt.subplots(ncols=2, layout="compressed", figsize=(11.5, 5.4))
     _digit_legend(ax_lat, _draw_latents(ax_lat, latents, labels, limits))
-    ax_lat.set_title(f"Latent means of {np.asarray(labels).size} {split} digits")
+    ax_lat.set_title(f"Latent means of {np.asarray(labels).size} {items}")
     _draw_grid(ax_grid, images)
     ax_grid.set_title("Decoded images over a latent quantile grid")
     fig.suptitle(title)

@@ -102,6 +102,13 @@ def _find_seeds(value: Any, prefix: str = "") -> dict[str, int]:
     return {}
 
 
+def workflow_root(directory: str | os.PathLike[str]) -> Path:
+    """The nearest folder at or above `directory` that holds the Snakefile."""
+    start = Path(directory).resolve()
+    return next((folder for folder in (start, *start.parents)
+                 if (folder / "Snakefile").is_file()), start)
+
+
 def script_path(smk: Any) -> Path:
     """The workflow's own copy of the running script (Snakemake runs a temporary copy)."""
     running = Path(sys.argv[0] if sys.argv and sys.argv[0] else "")
@@ -127,7 +134,7 @@ def build_record(smk: Any, extra: dict[str, Any], start: float, end: float) -> d
         "rule": smk.rule,
         "wildcards": dict(smk.wildcards.items()),
         "script": {
-            "path": os.path.relpath(script, Path(smk.scriptdir).parent),
+            "path": os.path.relpath(script, workflow_root(smk.scriptdir)),
             "git_blob": git_blob(script) if script.is_file() else None,
         },
         "code": git_state(str(smk.scriptdir)),

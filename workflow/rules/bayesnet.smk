@@ -7,15 +7,17 @@ rule fuel_gauge:
     output:
         json="results/bayesnet/fuel_gauge.json",
         prov=prov("fuel_gauge"),
-    params:
-        cfg=config["bayesnet"],
     log:
         log_path("fuel_gauge"),
     benchmark:
         bench_path("fuel_gauge")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=200,
         runtime=5,
+    params:
+        cfg=config["bayesnet"],
     script:
         "../../scripts/fuel_gauge.py"

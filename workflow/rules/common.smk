@@ -13,6 +13,8 @@ except ConfigError as error:
 
 
 ROOT = Path(workflow.basedir)
+# Software of every job under `--sdm conda` (path relative to the rule files).
+ENV = "../envs/pipeline.yaml"
 MODELS = list(config["vae"]["models"])
 EXPERIMENTS = list(config["regression"]["experiments"])
 PARTS = ["train_images", "train_labels", "test_images", "test_labels"]
@@ -27,8 +29,14 @@ wildcard_constraints:
 
 
 def module(*names):
-    """Package modules a rule's script imports: inputs, so that editing one reruns the rule."""
-    return [str(ROOT / "src" / "prml_pipeline" / f"{name}.py") for name in names]
+    """Package modules a rule's script imports: inputs, so that editing one reruns the rule.
+
+    artifacts.py writes every artifact's bytes, so every rule depends on it.
+    """
+    return [
+        str(ROOT / "src" / "prml_pipeline" / f"{name}.py")
+        for name in ("artifacts", *names)
+    ]
 
 
 def prov(rule_name, key=""):
@@ -77,7 +85,9 @@ def experiment_cfg(wildcards):
 
 
 def mixture_cfg(wildcards):
-    return {key: value for key, value in config["mixture"].items() if key != "condition_on"}
+    return {
+        key: value for key, value in config["mixture"].items() if key != "condition_on"
+    }
 
 
 def condition_label(value):
@@ -142,7 +152,9 @@ FIGURES = {
             "experiments": expand("results/regression/{e}.npz", e=EXPERIMENTS),
         },
         "plot": {
-            "titles": [config["regression"]["experiments"][e]["title"] for e in EXPERIMENTS],
+            "titles": [
+                config["regression"]["experiments"][e]["title"] for e in EXPERIMENTS
+            ],
             "log_limits": config["plots"]["regression_log_limits"],
         },
     },
@@ -152,7 +164,9 @@ FIGURES = {
     },
     "mixture_conditionals": {
         "inputs": {
-            "conditionals": expand("results/mixture/conditional_x1={v}.npz", v=CONDITIONS),
+            "conditionals": expand(
+                "results/mixture/conditional_x1={v}.npz", v=CONDITIONS
+            ),
         },
         "plot": {"xlim": config["plots"]["conditional_xlim"]},
     },
@@ -162,6 +176,7 @@ FIGURES = {
             "titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES],
             "points": config["plots"]["latent_points"],
             "limit": config["plots"]["latent_limit"],
+            "items": f"test-set {dataset_spec()['item_noun']}",
         },
     },
     "vae_grids": {
@@ -177,6 +192,7 @@ FIGURES = {
             "title": config["vae"]["models"]["fullcov"]["title"],
             "points": config["plots"]["latent_points"],
             "limit": config["plots"]["fullcov_latent_limit"],
+            "items": f"test-set {dataset_spec()['item_noun']}",
         },
     },
 }
@@ -210,7 +226,10 @@ def all_provenance():
         + [prov("fuel_gauge"), prov("mixture_samples")]
         + expand(prov("regression_experiment", "{e}"), e=EXPERIMENTS)
         + expand(prov("mixture_conditional", "x1={v}"), v=CONDITIONS)
-        + expand(prov("{rule}", "{model}"), rule=["train_vae", "encode_latents", "decode_grid"],
-                 model=MODELS)
+        + expand(
+            prov("{step}", "{model}"),
+            step=["train_vae", "encode_latents", "decode_grid"],
+            model=MODELS,
+        )
         + expand(prov("figure", "{name}"), name=FIGURES)
     )

@@ -2,22 +2,23 @@
 
 
 rule download:
+    input:
+        code=module("data"),
     output:
         raw="results/data/raw/{part}.gz",
         prov=prov("download", "{part}"),
-    params:
-        cfg=download_cfg,
     log:
         log_path("download", "{part}"),
     benchmark:
         bench_path("download", "{part}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=200,
         runtime=30,
-    retries: 1
-    input:
-        module("data"),
+    params:
+        cfg=download_cfg,
     script:
         "../../scripts/download.py"
 
@@ -30,15 +31,17 @@ rule parse_split:
     output:
         arrays="results/data/{split}.npz",
         prov=prov("parse_split", "{split}"),
-    params:
-        cfg=parse_cfg,
     log:
         log_path("parse_split", "{split}"),
     benchmark:
         bench_path("parse_split", "{split}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        cfg=parse_cfg,
     script:
         "../../scripts/parse_split.py"

@@ -12,15 +12,17 @@ rule figure:
             subcategory="{name}",
         ),
         prov=prov("figure", "{name}"),
-    params:
-        cfg=figure_cfg,
     log:
         log_path("figure", "{name}"),
     benchmark:
         bench_path("figure", "{name}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        cfg=figure_cfg,
     script:
         "../../scripts/figures/{wildcards.name}.py"

@@ -7,16 +7,18 @@ rule mixture_samples:
     output:
         arrays="results/mixture/samples.npz",
         prov=prov("mixture_samples"),
-    params:
-        cfg=mixture_cfg,
     log:
         log_path("mixture_samples"),
     benchmark:
         bench_path("mixture_samples")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=200,
         runtime=5,
+    params:
+        cfg=mixture_cfg,
     script:
         "../../scripts/mixture_samples.py"
 
@@ -27,15 +29,17 @@ rule mixture_conditional:
     output:
         arrays="results/mixture/conditional_x1={value}.npz",
         prov=prov("mixture_conditional", "x1={value}"),
-    params:
-        cfg=conditional_cfg,
     log:
         log_path("mixture_conditional", "x1={value}"),
     benchmark:
         bench_path("mixture_conditional", "x1={value}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=200,
         runtime=5,
+    params:
+        cfg=conditional_cfg,
     script:
         "../../scripts/mixture_conditional.py"

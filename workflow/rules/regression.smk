@@ -7,15 +7,17 @@ rule regression_experiment:
     output:
         arrays="results/regression/{experiment}.npz",
         prov=prov("regression_experiment", "{experiment}"),
-    params:
-        cfg=experiment_cfg,
     log:
         log_path("regression_experiment", "{experiment}"),
     benchmark:
         bench_path("regression_experiment", "{experiment}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        cfg=experiment_cfg,
     script:
         "../../scripts/regression_experiment.py"

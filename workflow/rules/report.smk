@@ -12,9 +12,22 @@ rule report_values:
         records=all_provenance(),
         code=module("report"),
     output:
-        json=report("results/report/values.json", caption="../report/values.rst",
-                    category="Numbers"),
+        json=report(
+            "results/report/values.json",
+            caption="../report/values.rst",
+            category="Numbers",
+        ),
         prov=prov("report_values"),
+    log:
+        log_path("report_values"),
+    benchmark:
+        bench_path("report_values")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         cfg=lambda wildcards: {
             "dataset": config["dataset"],
@@ -22,20 +35,14 @@ rule report_values:
             "item_noun": dataset_spec()["item_noun"],
             "models": config["vae"]["models"],
             "experiments": config["regression"]["experiments"],
-            "regression": {k: v for k, v in config["regression"].items() if k != "experiments"},
+            "regression": {
+                k: v for k, v in config["regression"].items() if k != "experiments"
+            },
             "mixture": config["mixture"],
             "bayesnet": config["bayesnet"],
             "vae": {k: v for k, v in config["vae"].items() if k != "models"},
         },
         figures=list(FIGURES),
-    log:
-        log_path("report_values"),
-    benchmark:
-        bench_path("report_values")
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
     script:
         "../../scripts/report_values.py"
 
@@ -52,6 +59,8 @@ rule render_report:
         log_path("render_report"),
     benchmark:
         bench_path("render_report")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=200,
@@ -65,32 +74,41 @@ rule report_html:
         markdown="results/report/report.md",
         metadata=str(ROOT / "report" / "metadata.yaml"),
         figures=[figure_path(name) for name in FIGURES],
+        code=module(),
     output:
-        document=report("results/report/report.html", caption="../report/report.rst",
-                        category="Report"),
+        document=report(
+            "results/report/report.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
         prov=prov("report_html"),
-    params:
-        format="html",
     log:
         log_path("report_html"),
     benchmark:
         bench_path("report_html")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        format="html",
     script:
         "../../scripts/compile_report.py"
 
 
 use rule report_html as report_pdf with:
     output:
-        document=report("results/report/report.pdf", caption="../report/report.rst",
-                        category="Report"),
+        document=report(
+            "results/report/report.pdf",
+            caption="../report/report.rst",
+            category="Report",
+        ),
         prov=prov("report_pdf"),
-    params:
-        format="pdf",
     log:
         log_path("report_pdf"),
     benchmark:
         bench_path("report_pdf")
+    params:
+        format="pdf",

@@ -12,21 +12,23 @@ rule train_vae:
         metrics="results/vae/{model}/metrics.json",
         runinfo="results/vae/{model}/runinfo.json",
         prov=prov("train_vae", "{model}"),
-    params:
-        cfg=train_cfg,
-        # Per-epoch checkpoints live outside the outputs: Snakemake deletes the outputs of a
-        # failed job, and a rerun must find the checkpoint to resume from.
-        checkpoint_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}",
     log:
         log_path("train_vae", "{model}"),
     benchmark:
         bench_path("train_vae", "{model}")
+    conda:
+        ENV
     # One thread per training job: on two cores two models train at once (see README).
     threads: 1
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
+    params:
+        cfg=train_cfg,
+        # Per-epoch checkpoints live outside the outputs: Snakemake deletes the outputs of a
+        # failed job, and a rerun must find the checkpoint to resume from.
+        checkpoint_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}",
     script:
         "../../scripts/train_vae.py"
 
@@ -39,16 +41,18 @@ rule encode_latents:
     output:
         arrays="results/vae/{model}/latents.npz",
         prov=prov("encode_latents", "{model}"),
-    params:
-        cfg=architecture_cfg,
     log:
         log_path("encode_latents", "{model}"),
     benchmark:
         bench_path("encode_latents", "{model}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        cfg=architecture_cfg,
     script:
         "../../scripts/encode_latents.py"
 
@@ -60,15 +64,17 @@ rule decode_grid:
     output:
         arrays="results/vae/{model}/grid.npz",
         prov=prov("decode_grid", "{model}"),
-    params:
-        cfg=grid_cfg,
     log:
         log_path("decode_grid", "{model}"),
     benchmark:
         bench_path("decode_grid", "{model}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        cfg=grid_cfg,
     script:
         "../../scripts/decode_grid.py"

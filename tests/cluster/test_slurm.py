@@ -1,0 +1,145 @@
+"""The workflow under the SLURM profile on the local test cluster (.ci/slurm-up, docs/cluster.md).
+
+Training jobs must go through sbatch with a GPU request and run on one of the cluster's two fake
+GPUs; every other rule must stay on the submitting node; the artifacts must equal a local run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, snakemake, tiny_configs
+from test_workflow import digests
+
+MISSING = [
+    reason
+    for reason, missing in (
+        ("sbatch is not on PATH", shutil.which("sbatch") is None),
+        ("PRML_CLUSTER_TESTS is not 1", os.environ.get("PRML_CLUSTER_TESTS") != "1"),
+    )
+    if missing
+]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(
+        bool(MISSING),
+        reason=f"needs the local SLURM test cluster ({'; '.join(MISSING)}): "
+        "run .ci/slurm-up, then PRML_CLUSTER_TESTS=1 pytest -m cluster",
+    ),
+]
+
+MODELS = sorted(yaml.safe_load((REPO / "tests/data/tiny.yaml").read_text())["vae"]["models"])
+# The profile's 40 s before the first status check suits a shared cluster; the test cluster is
+# idle, so poll sooner (MinJobAge there is far above 3 x 5 s, as the squeue route needs).
+FAST_POLLING = ("--slurm-init-seconds-before-status-checks", "5",
+                "--seconds-between-status-checks", "5")
+
+
+@dataclass
+class SlurmRun:
+    workdir: Path
+    output: str  # snakemake's stdout and stderr of the first run
+    rerun_output: str
+    jobs: dict[str, dict[str, str]]  # SLURM's record of each submitted job, by job id
+
+
+def slurm_records(run_id: str) -> dict[str, dict[str, str]]:
+    """`scontrol show job` of every job the run submitted (the executor names them by run ID).
+
+    Finished jobs stay listed for MinJobAge seconds (an hour on the test cluster).
+    """
+    listing = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True,
+                             text=True, check=True).stdout
+    jobs = {}
+    for line in listing.splitlines():
+        fields = dict(re.findall(r"(?:^|\s)([\w/:]+)=(\S*)", line))
+        if fields.get("JobName") == run_id:
+            jobs[fields["JobId"]] = fields
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory, tiny_server) -> SlurmRun:
+    """The repository's workflow on tiny data with the slurm profile, then once more."""
+    server, md5s = tiny_server
+    workdir = tmp_path_factory.mktemp("slurm_run")
+    configs = tiny_configs(workdir, server, md5s)
+    args = ("--profile", str(REPO / "profiles/slurm"), *FAST_POLLING)
+    first = snakemake(workdir, *args, configfiles=configs)
+    second = snakemake(workdir, *args, configfiles=configs)
+    output = first.stdout + first.stderr
+    run_id = re.search(r"SLURM run ID: ([0-9a-f-]+)", output).group(1)
+    return SlurmRun(workdir, output, second.stdout + second.stderr, slurm_records(run_id))
+
+
+def jobs_by_model(run: SlurmRun) -> dict[str, dict[str, str]]:
+    return {job["Comment"].removeprefix("rule_train_vae_wildcards_"): job
+            for job in run.jobs.values()}
+
+
+def test_only_training_jobs_were_submitted_each_asking_for_one_gpu(slurm_run):
+    comments = sorted(job["Comment"] for job in slurm_run.jobs.values())
+    assert comments == [f"rule_train_vae_wildcards_{model}" for model in MODELS]
+    for job_id, job in slurm_run.jobs.items():
+        assert job["JobState"] == "COMPLETED", job
+        # --gpus=1 is recorded as TresPerJob, --gres=gpu:1 as TresPerNode.
+        gpu_request = job.get("TresPerJob") or job.get("TresPerNode", "")
+        assert re.fullmatch(r"gres:gpu(:\w+)?:1", gpu_request), (job_id, gpu_request)
+    assert slurm_run.output.count("has been submitted with SLURM jobid") == len(MODELS)
+
+
+def test_each_training_ran_inside_its_slurm_job_on_a_fake_gpu(slurm_run):
+    for model, job in jobs_by_model(slurm_run).items():
+        runinfo = json.loads((slurm_run.workdir / f"results/vae/{model}/runinfo.json").read_text())
+        assert runinfo["slurm_job_id"] == job["JobId"]
+        assert runinfo["cuda_visible_devices"] in ("0", "1")
+
+
+def test_slurm_logs_exist_only_for_training_jobs(slurm_run):
+    logs = slurm_run.workdir / ".snakemake/slurm_logs"
+    assert sorted(path.name for path in logs.iterdir()) == ["rule_train_vae"]
+    expected = {f"{model}/{job['JobId']}.log" for model, job in jobs_by_model(slurm_run).items()}
+    found = {str(path.relative_to(logs / "rule_train_vae"))
+             for path in (logs / "rule_train_vae").glob("*/*.log")}
+    assert found == expected
+    for job in slurm_run.jobs.values():
+        assert Path(job["StdOut"]).is_file()
+    # The head node ran everything else, e.g. the downloads and the encodings.
+    assert "localrule download:" in slurm_run.output
+    assert "localrule encode_latents:" in slurm_run.output
+
+
+def test_job_completion_log_lists_every_training_job(slurm_run):
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
+                            check=True).stdout
+    settings = dict(re.findall(r"^(\w+)\s+= (.*)$", config, flags=re.MULTILINE))
+    if settings.get("JobCompType") != "jobcomp/filetxt":
+        pytest.skip("the cluster keeps no jobcomp/filetxt log")
+    completed = {}
+    for line in Path(settings["JobCompLoc"]).read_text().splitlines():
+        fields = dict(re.findall(r"(?:^|\s)(\w+)=(\S*)", line))
+        if fields.get("JobId") in slurm_run.jobs:
+            completed[fields["JobId"]] = fields["JobState"]
+    assert completed == {job_id: "COMPLETED" for job_id in slurm_run.jobs}
+
+
+def test_artifacts_equal_a_local_runs(slurm_run, tiny_run):
+    local_workdir, _, _ = tiny_run
+    local, cluster = digests(local_workdir), digests(slurm_run.workdir)
+    assert {f"results/vae/{model}/weights.pt" for model in MODELS} <= set(cluster)
+    assert len(cluster) >= 30
+    assert cluster == local
+
+
+def test_second_submission_has_nothing_to_do(slurm_run):
+    assert "Nothing to be done" in slurm_run.rerun_output
+    assert "has been submitted" not in slurm_run.rerun_output
+

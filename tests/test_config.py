@@ -1,0 +1,71 @@
+"""Bad configuration stops the run before any job starts, with a message naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, snakemake
+
+from prml_pipeline.config import ConfigError, check_config
+
+DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+SMALL = DEFAULT["vae"]["models"]["small"]
+
+# (case, config override, text the error must contain) -- docs/reliability.md lists the same.
+BAD_CONFIGS = [
+    ("wrong type", {"vae": {"batch_size": "fifty"}},
+     "config key 'vae.batch_size': 'fifty' is not of type 'integer'"),
+    ("zero epochs", {"vae": {"models": {"small": {**SMALL, "epochs": 0}}}},
+     "config key 'vae.models.small.epochs': 0 is less than the minimum of 1"),
+    ("negative epochs", {"vae": {"models": {"small": {**SMALL, "epochs": -3}}}},
+     "config key 'vae.models.small.epochs': -3 is less than the minimum of 1"),
+    ("empty architecture", {"vae": {"models": {"small": {**SMALL, "hidden": []}}}},
+     "config key 'vae.models.small.hidden': [] should be non-empty"),
+    ("probabilities not summing to 1", {"bayesnet": {"p_b": [0.2, 0.9]}},
+     "config key 'bayesnet.p_b' must sum to 1"),
+    ("conditional table not summing to 1",
+     {"bayesnet": {"p_g_given_bf": [[[0.9, 0.1], [0.8, 0.3]], [[0.8, 0.2], [0.2, 0.8]]]}},
+     "config key 'bayesnet.p_g_given_bf[0][1]' must sum to 1"),
+    ("non-positive-definite covariance",
+     {"mixture": {"covariances": [[[1, 2], [2, 1]], [[1, 0], [0, 1]]]}},
+     "config key 'mixture.covariances[0]' must be positive definite"),
+    ("unknown dataset", {"dataset": "cifar10"},
+     "config key 'dataset' is 'cifar10', which is not a known dataset"),
+    ("unknown key", {"vea": {"epochs": 3}},
+     "Additional properties are not allowed ('vea' was unexpected)"),
+    ("unknown key in a model", {"vae": {"models": {"small": {**SMALL, "epoch": 3}}}},
+     "config key 'vae.models.small': Additional properties are not allowed ('epoch'"),
+]
+
+
+@pytest.mark.parametrize(("case", "override", "message"), BAD_CONFIGS,
+                         ids=[case for case, _, _ in BAD_CONFIGS])
+def test_bad_config_stops_before_any_job(case, override, message, tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(override))
+    done = snakemake(tmp_path, "--cores", "1", configfiles=(bad,), check=False)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists(), "a job ran despite the bad config"
+
+
+def test_default_config_passes_the_semantic_checks():
+    check_config(DEFAULT)
+
+
+def test_mixture_component_counts_must_agree():
+    config = copy.deepcopy(DEFAULT)
+    config["mixture"]["means"].append([0, 0])
+    with pytest.raises(ConfigError, match=r"'mixture.means' has 3 entries but"):
+        check_config(config)
+
+
+def test_grid_quantiles_must_increase():
+    config = copy.deepcopy(DEFAULT)
+    config["vae"]["grid_quantiles"] = [0.9, 0.1]
+    with pytest.raises(ConfigError, match=r"'vae.grid_quantiles' must be \[low, high\]"):
+        check_config(config)

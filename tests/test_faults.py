@@ -1,0 +1,86 @@
+"""Faults a user meets: a corrupt cached artifact, and two runs in one directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from conftest import REPO, SNAKEMAKE, snakemake, tiny_configs
+
+pytestmark = pytest.mark.slow
+
+
+def copy_run(tiny_run, destination):
+    """A private copy of the finished tiny run (results and Snakemake's metadata)."""
+    workdir, snakefile, _ = tiny_run
+    shutil.copytree(workdir, destination, symlinks=True)
+    configs = (tiny_run[2][0], destination / "server.yaml")
+    return destination, snakefile, configs
+
+
+def test_corrupt_cached_arrays_give_a_clear_error(tiny_run, tmp_path):
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path / "run")
+    arrays = workdir / "results/data/test.npz"
+    arrays.write_bytes(arrays.read_bytes()[:1000])
+
+    audit = subprocess.run([sys.executable, "-m", "prml_pipeline.audit", "results"],
+                           cwd=workdir, capture_output=True, text=True)
+    assert audit.returncode == 1
+    assert "altered    results/data/test.npz  (rule parse_split)" in audit.stdout
+
+    # The truncated file is newer than what reads it, so those jobs rerun and meet it.
+    done = snakemake(workdir, "--cores", "1", "results/vae/small/latents.npz",
+                     snakefile=snakefile, configfiles=configs, check=False)
+    assert done.returncode != 0
+    expected = ("results/data/test.npz is truncated or corrupt", "Remedy: delete "
+                "results/data/test.npz and rerun, or run `snakemake --cores all --forcerun "
+                "parse_split`")
+    for text in expected:
+        assert text in done.stderr, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr.split("Logfile")[0]
+
+
+def test_corrupt_weights_give_a_clear_error(tiny_run, tmp_path):
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path / "run")
+    weights = workdir / "results/vae/medium/weights.pt"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    done = snakemake(workdir, "--cores", "1", "--forcerun", "decode_grid",
+                     "results/vae/medium/grid.npz", snakefile=snakefile, configfiles=configs,
+                     check=False)
+    assert done.returncode != 0
+    assert "results/vae/medium/weights.pt" in done.stderr
+    assert "--forcerun train_vae" in done.stderr, done.stderr[-3000:]
+
+
+def test_a_second_snakemake_in_the_same_directory_is_refused(tiny_server, tmp_path):
+    server, md5s = tiny_server
+    # Enough epochs that the first run still holds its lock when the second starts.
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(yaml.safe_dump({"vae": {"models": {"large": {
+        "title": "Large", "hidden": [300, 60, 10], "epochs": 150, "full_covariance": False}}}}))
+    configs = (*tiny_configs(tmp_path, server, md5s), slow)
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+               "--cores", "1", "--configfile", *map(str, configs), "results/vae/large/grid.npz"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        locks = tmp_path / ".snakemake/locks"
+        while not (locks.is_dir() and any(locks.iterdir())):
+            assert time.monotonic() < deadline, "the first run never took its lock"
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.1)
+        second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        out, err = first.communicate(timeout=600)
+    assert second.returncode != 0
+    assert "Directory cannot be locked" in second.stderr + second.stdout
+    assert first.returncode == 0, err[-3000:]
+    assert (tmp_path / "results/vae/large/grid.npz").is_file()
+    check = snakemake(tmp_path, "-n", "results/vae/large/grid.npz",
+                      snakefile=REPO / "Snakefile", configfiles=configs)
+    assert "Nothing to be done" in check.stdout
+
