@@ -8,7 +8,7 @@ from snakemake.utils import min_version, validate
 
 # Jobs import the domain package from this workflow's src/, installed or not, so that they
 # run exactly the code whose files the rules list as inputs.
-SRC = os.path.join(workflow.basedir, "src")
+SRC = os.path.realpath(os.path.join(workflow.basedir, "src"))
 sys.path.insert(0, SRC)
 os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))

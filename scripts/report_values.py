@@ -80,7 +80,7 @@ def main(smk):
         *((f"posterior of {experiments[name]['title']}",
            records[("regression_experiment", name)]) for name in experiments),
         *((f"mixing coefficients at $x_1 = {float(c['value']):g}$",
-           records[("mixture_conditional", f"x1={float(c['value']):g}")])
+           records[("mixture_conditional", f"{float(c['value']):g}")])
           for c in conditionals),
         *((f"test $-$ELBO of {models[name]['title']}", records[("train_vae", name)])
           for name in models),

@@ -14,16 +14,20 @@ from conftest import REPO, SNAKEMAKE, snakemake, tiny_configs
 pytestmark = pytest.mark.slow
 
 
-def copy_run(tiny_run, destination):
-    """A private copy of the finished tiny run (results and Snakemake's metadata)."""
+def copy_run(tiny_run, name):
+    """A private copy of the finished tiny run (results and Snakemake's metadata).
+
+    It sits beside the original so that the workflow-relative paths in its records hold.
+    """
     workdir, snakefile, _ = tiny_run
+    destination = workdir.parent / name
     shutil.copytree(workdir, destination, symlinks=True)
     configs = (tiny_run[2][0], destination / "server.yaml")
     return destination, snakefile, configs
 
 
 def test_corrupt_cached_arrays_give_a_clear_error(tiny_run, tmp_path):
-    workdir, snakefile, configs = copy_run(tiny_run, tmp_path / "run")
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
     arrays = workdir / "results/data/test.npz"
     arrays.write_bytes(arrays.read_bytes()[:1000])
 
@@ -45,7 +49,7 @@ def test_corrupt_cached_arrays_give_a_clear_error(tiny_run, tmp_path):
 
 
 def test_corrupt_weights_give_a_clear_error(tiny_run, tmp_path):
-    workdir, snakefile, configs = copy_run(tiny_run, tmp_path / "run")
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
     weights = workdir / "results/vae/medium/weights.pt"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     done = snakemake(workdir, "--cores", "1", "--forcerun", "decode_grid",
@@ -64,7 +68,7 @@ def test_a_second_snakemake_in_the_same_directory_is_refused(tiny_server, tmp_pa
         "title": "Large", "hidden": [300, 60, 10], "epochs": 150, "full_covariance": False}}}}))
     configs = (*tiny_configs(tmp_path, server, md5s), slow)
     command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-               "--cores", "1", "--configfile", *map(str, configs), "results/vae/large/grid.npz"]
+               "--cores", "1", "results/vae/large/grid.npz", "--configfile", *map(str, configs)]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -110,7 +110,8 @@ def test_editing_one_figure_script_redraws_only_that_figure(tiny_run):
 
 def test_audit_passes_then_flags_an_altered_artifact(tiny_run, tmp_path):
     workdir, _, _ = tiny_run
-    copy = tmp_path / "run"
+    # Beside the original: records hold paths relative to the working directory.
+    copy = workdir.parent / tmp_path.name
     shutil.copytree(workdir / "results", copy / "results")
     audit = [sys.executable, "-m", "prml_pipeline.audit", "results"]
     clean = subprocess.run(audit, cwd=copy, capture_output=True, text=True)

@@ -54,12 +54,18 @@ def render(template: str, values: Mapping[str, Any]) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
-                   align: str | None = None) -> str:
-    """A pandoc pipe table; `align` has one of l/r/c per column."""
+                   align: str | None = None, widths: Sequence[int] | None = None) -> str:
+    """A pandoc pipe table; `align` has one of l/r/c per column.
+
+    `widths` are relative column widths: pandoc reads them from the number of dashes in the
+    separator line when rows are long, and wraps cells to fit the page.
+    """
     align = align or "l" * len(header)
-    rule = {"l": ":--", "r": "--:", "c": ":-:"}
+    widths = widths or [3] * len(header)
+    def separator(a: str, width: int) -> str:
+        return (":" if a in "lc" else "-") + "-" * width + (":" if a in "rc" else "-")
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(rule[a] for a in align) + "|"]
+             "|" + "|".join(separator(a, w) for a, w in zip(align, widths, strict=True)) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -90,7 +96,7 @@ def input_checksums(record: Mapping[str, Any]) -> str:
     items = sorted(data_inputs(record).items())
     if not items:
         return "none"
-    return ", ".join(f"`{os.path.basename(path)}` {short(digest)}" for path, digest in items)
+    return ", ".join(f"{os.path.basename(path)} {short(digest)}" for path, digest in items)
 
 
 def figure_note(record: Mapping[str, Any]) -> str:
@@ -136,7 +142,7 @@ def regression_values(experiments: Mapping[str, Mapping[str, Any]],
     table = markdown_table(
         ["Experiment", "$\\mu_x$", "diag $\\Sigma_x$", "$\\sigma_y^2$", "$\\mathbf{m}_N$",
          "Var $\\theta_0$", "Var $\\theta_1$", "Cov", "mean Var $\\hat y$"],
-        rows, "llllrrrrr")
+        rows, "llllrrrrr", widths=[17, 9, 9, 6, 15, 9, 9, 8, 10])
     return values, table
 
 
@@ -144,7 +150,7 @@ def conditionals_table(conditionals: Sequence[Mapping[str, Any]]) -> str:
     rows = [(f"{float(c['value']):g}", fmt_vector(c["weights"]),
              fmt_vector(np.asarray(c["means"]).ravel())) for c in conditionals]
     return markdown_table(["$x_1$", "new mixing coefficients $\\pi_k^{cond}$",
-                           "component means of $x_2$"], rows, "rll")
+                           "component means of $x_2$"], rows, "rll", widths=[10, 45, 45])
 
 
 def vae_table(models: Mapping[str, Mapping[str, Any]], metrics: Mapping[str, Mapping],
@@ -157,14 +163,14 @@ def vae_table(models: Mapping[str, Mapping[str, Any]], metrics: Mapping[str, Map
                      f"{runinfo[name]['train_seconds']:.1f}", runinfo[name]["device"]))
     return markdown_table(["Model", "Encoder", "Covariance", "Epochs",
                            "Test $-$ELBO (nats/image)", "Training time (s)", "Device"],
-                          rows, "lllrrrl")
+                          rows, "lllrrrl", widths=[24, 16, 9, 7, 13, 11, 20])
 
 
 def provenance_table(named_records: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     rows = [(label, f"`{record['rule']}`", f"`{record['script']['path']}`", commit_label(record),
              input_checksums(record)) for label, record in named_records]
     return markdown_table(["Item", "Rule", "Script", "Commit", "Input data (SHA-256, short)"],
-                          rows)
+                          rows, widths=[22, 17, 33, 9, 19])
 
 
 def training_table(models: Mapping[str, Mapping[str, Any]],
@@ -177,4 +183,4 @@ def training_table(models: Mapping[str, Mapping[str, Any]],
                      runinfo[name]["device"], machine["threads"],
                      records[name]["time"]["start"]))
     return markdown_table(["Model", "Host", "SLURM job", "Device", "Threads", "Started (UTC)"],
-                          rows)
+                          rows, widths=[26, 12, 10, 22, 8, 22])

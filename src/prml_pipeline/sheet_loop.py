@@ -237,7 +237,8 @@ def sheet_test_negative_elbo(
                 prior = dist.Normal(torch.zeros_like(q.mean), torch.ones_like(q.mean))
                 if isinstance(q, dist.MultivariateNormal):
                     prior = dist.MultivariateNormal(
-                        torch.zeros_like(q.mean), scale_tril=torch.diag_embed(torch.ones_like(q.mean))
+                        torch.zeros_like(q.mean),
+                        scale_tril=torch.diag_embed(torch.ones_like(q.mean)),
                     )
                 kl = dist.kl_divergence(q, prior).sum()
                 total += (func.binary_cross_entropy(probs, x, reduction="sum") + kl).item()

@@ -2,6 +2,7 @@
 # Each job's `cfg` param holds exactly the settings it uses, so that changing one setting
 # reruns only the jobs that read it (Snakemake's params trigger compares them).
 
+import os
 from pathlib import Path
 
 from prml_pipeline.config import ConfigError, check_config
@@ -12,7 +13,9 @@ except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
 
 
-ROOT = Path(workflow.basedir)
+# The workflow's folder, relative to the working directory when it is inside it: input paths
+# (and so the rerun triggers and provenance records) then do not depend on how -s was spelt.
+ROOT = Path(os.path.relpath(Path(workflow.basedir).resolve()))
 # Software of every job under `--sdm conda` (path relative to the rule files).
 ENV = "../envs/pipeline.yaml"
 MODELS = list(config["vae"]["models"])
