@@ -1,7 +1,5 @@
 """Collect every number, table and provenance note of the report from the artifacts."""
 
-import os
-
 from prml_pipeline import report
 from prml_pipeline.artifacts import load_arrays, load_json, save_json
 from prml_pipeline.provenance import git_state, run_step
@@ -93,8 +91,8 @@ def main(smk):
              for c in conditionals]),
         "vae": report.vae_table(models, metrics, runinfo),
         "provenance": report.provenance_table(
-            [(f"Figure `{os.path.basename(path)}`", records[("figure", name)])
-             for name, path in zip(smk.params.figures, smk.input.figures, strict=True)]),
+            [(f"Figure: {name.replace('_', ' ')}", records[("figure", name)])
+             for name in smk.params.figures]),
         "provenance_numbers": report.provenance_table(number_sources),
         "training": report.training_table(
             models, {name: records[("train_vae", name)] for name in models}, runinfo),

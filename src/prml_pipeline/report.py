@@ -77,7 +77,7 @@ def short(digest: str | None, length: int = 8) -> str:
 def commit_label(record: Mapping[str, Any]) -> str:
     code = record.get("code", {})
     label = short(code.get("commit"), 7)
-    return label + ("+dirty" if code.get("dirty") else "")
+    return label + (" (dirty)" if code.get("dirty") else "")
 
 
 def data_inputs(record: Mapping[str, Any]) -> dict[str, str]:
@@ -167,10 +167,13 @@ def vae_table(models: Mapping[str, Mapping[str, Any]], metrics: Mapping[str, Map
 
 
 def provenance_table(named_records: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
-    rows = [(label, f"`{record['rule']}`", f"`{record['script']['path']}`", commit_label(record),
+    def script(record: Mapping[str, Any]) -> str:
+        return f"`{record['script']['path'].removeprefix('scripts/')}`"
+
+    rows = [(label, f"`{record['rule']}`", script(record), commit_label(record),
              input_checksums(record)) for label, record in named_records]
-    return markdown_table(["Item", "Rule", "Script", "Commit", "Input data (SHA-256, short)"],
-                          rows, widths=[22, 17, 33, 9, 19])
+    return markdown_table(["Item", "Rule", "Script (in `scripts/`)", "Commit",
+                           "Input data (SHA-256, short)"], rows, widths=[16, 22, 31, 9, 22])
 
 
 def training_table(models: Mapping[str, Mapping[str, Any]],

@@ -361,7 +361,7 @@ def _fingerprint(
     """Everything that shapes the trajectory (not ``epochs``: a longer run extends a shorter)."""
     return {
         "algorithm": _ALGORITHM,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "hidden": [int(h) for h in hidden],
         "full_covariance": bool(full_covariance),
         "latent_dim": int(latent_dim),
