@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ import torch
 from prml_pipeline import train
 from prml_pipeline.bench import generated_images
 from prml_pipeline.data import binarize
+from prml_pipeline.sheet_loop import SheetImages
 from prml_pipeline.vae import VAE, negative_elbo
 
 SETTINGS = dict(
@@ -57,7 +57,7 @@ def test_hand_written_gradients_equal_autograd(hidden, full):
     loss.backward()
     trainer.forward_backward(x, noise)
 
-    assert trainer.loss_sum.item() == pytest.approx(loss.item(), rel=1e-5)
+    assert trainer.epoch_loss_sum(13) == pytest.approx(loss.item(), rel=1e-5)
     # The model's parameters are views of the flat buffer; the gradients sit at the same offsets.
     for (name, param), ref in zip(model.named_parameters(), reference.parameters(), strict=True):
         offset = (param.data_ptr() - trainer.params.data_ptr()) // param.element_size()
@@ -330,3 +330,33 @@ def test_bench_quick_smoke():
     assert lines[-1].startswith("speedup: min ") and lines[-1].endswith("x over sizes")
     assert float(lines[-1].split()[2].rstrip("x")) > 1
     assert any(line.startswith("small ") for line in lines)
+
+
+def test_checkpoint_from_other_thread_count_is_not_resumed(images, tmp_path):
+    fit(images, epochs=1, checkpoint_dir=tmp_path, threads=2)
+    log = io.StringIO()
+    result = train.train_vae(
+        images, epochs=2, checkpoint_dir=tmp_path, progress_file=log, **SETTINGS
+    )
+    assert "other settings" in log.getvalue() and result.resumed_from_epoch == 0
+
+
+def test_training_and_loading_leave_the_global_rng_alone(images, tmp_path):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    result = fit(images, epochs=1)
+    train.save_weights(result.model, tmp_path / "w.pt")
+    train.load_model(tmp_path / "w.pt", SETTINGS["hidden"], full_covariance=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_sheet_transform_is_the_pixel_threshold():
+    """The baseline's per-sample transform yields exactly the binarized images we train on."""
+    raw = generated_images(40, seed=5)
+    raw[0, 0, :3] = [33, 34, 35]  # around the threshold: 33/255 < 0.1307 < 34/255
+    dataset = SheetImages(raw)
+    sheet = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    assert sheet.shape == (40, 1, 28, 28) and sheet.dtype == torch.float32
+    np.testing.assert_array_equal(sheet.reshape(40, 784).numpy(), binarize(raw, 0.1307))
+    assert sheet[0, 0, 0, :3].tolist() == [0.0, 1.0, 1.0]

@@ -303,9 +303,9 @@ def _digit_legend(owner: Figure | Axes, digits: set[int]) -> None:
     handles = [Line2D([], [], marker="o", linestyle="", markersize=7, label=str(digit),
                       color=_digit_colour(digit)) for digit in sorted(digits)]
     if isinstance(owner, Figure):
-        owner.legend(handles=handles, title="Digit", loc="outside right center")
+        owner.legend(handles=handles, title="Label", loc="outside right center")
     else:
-        owner.legend(handles=handles, title="Digit", loc="center left",
+        owner.legend(handles=handles, title="Label", loc="center left",
                      bbox_to_anchor=(1.02, 0.5))
 
 

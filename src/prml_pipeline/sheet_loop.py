@@ -2,8 +2,9 @@
 
 Everything that costs time is reproduced: per-sample transforms in a ``Dataset`` (PIL image,
 ToTensor, Normalize, ``> 0``, ``float``) batched by a shuffling ``DataLoader``, ``LazyLinear``
-layers, ``model.compile()``, the ``torch.distributions`` objects and the sheet's loss. The
-transforms are re-implemented in torch (the sheet uses torchvision) with torchvision's own steps.
+layers, ``model.compile()``, the ``torch.distributions`` objects and the sheet's loss. The MNIST
+dataset and the transforms are re-implemented (the sheet uses torchvision, which is not a
+dependency here) following torchvision's code step by step, its checks included.
 The sheet's errata are kept on purpose: the diagonal encoder passes ``exp(enc_log_var)`` to
 ``Normal`` as its standard deviation and the full-covariance KL uses ``(1 - m)`` and ``+ log det``.
 Only :func:`sheet_test_negative_elbo` differs: it scores any model with the exact KL so that
@@ -22,6 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 __all__ = [
+    "NORMALIZE_MEAN",
+    "NORMALIZE_STD",
     "SheetImages",
     "SheetVAE",
     "sheet_loader",
@@ -29,50 +32,92 @@ __all__ = [
     "sheet_setup",
     "sheet_test_negative_elbo",
     "sheet_train_epoch",
+    "sheet_transform",
 ]
 
 NORMALIZE_MEAN = 0.1307
 NORMALIZE_STD = 0.3081
 
 
-def _to_tensor(pic: Image.Image) -> torch.Tensor:
-    """torchvision's ``ToTensor`` for an 8-bit grayscale PIL image: C x H x W floats in [0, 1]."""
-    img = torch.from_numpy(np.array(pic, np.uint8, copy=True))
-    img = img.view(pic.size[1], pic.size[0], 1)
-    img = img.permute((2, 0, 1)).contiguous()
-    return img.to(dtype=torch.get_default_dtype()).div(255)
+class _ToTensor:
+    """torchvision's ``transforms.ToTensor`` for 8-bit PIL images: C x H x W floats in [0, 1]."""
+
+    def __call__(self, pic: Image.Image) -> torch.Tensor:
+        if not isinstance(pic, Image.Image):
+            raise TypeError(f"pic should be PIL Image. Got {type(pic)}")
+        img = torch.from_numpy(np.array(pic, np.uint8, copy=True))
+        img = img.view(pic.size[1], pic.size[0], len(pic.getbands()))
+        img = img.permute((2, 0, 1)).contiguous()
+        return img.to(dtype=torch.get_default_dtype()).div(255)
 
 
-def _normalize(tensor: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    """torchvision's ``Normalize((mean,), (std,))`` (not in place: it clones first)."""
-    tensor = tensor.clone()
-    mean_t = torch.as_tensor((mean,), dtype=tensor.dtype, device=tensor.device)
-    std_t = torch.as_tensor((std,), dtype=tensor.dtype, device=tensor.device)
-    if (std_t == 0).any():
-        raise ValueError("std evaluated to zero after conversion to float")
-    return tensor.sub_(mean_t.view(-1, 1, 1)).div_(std_t.view(-1, 1, 1))
+class _Normalize(nn.Module):
+    """torchvision's ``transforms.Normalize`` (an ``nn.Module``; not in place: it clones)."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.mean, self.std = mean, std
+
+    def forward(self, tensor: torch.Tensor) -> torch.Tensor:
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"Input tensor should be a torch tensor. Got {type(tensor)}.")
+        if not tensor.is_floating_point():
+            raise TypeError(f"Input tensor should be a float tensor. Got {tensor.dtype}.")
+        if tensor.ndim < 3:
+            raise ValueError("Expected tensor to be a tensor image of size (..., C, H, W).")
+        tensor = tensor.clone()
+        mean = torch.as_tensor(self.mean, dtype=tensor.dtype, device=tensor.device)
+        std = torch.as_tensor(self.std, dtype=tensor.dtype, device=tensor.device)
+        if (std == 0).any():
+            raise ValueError("std evaluated to zero after conversion to float")
+        return tensor.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
+
+
+class _Compose:
+    """torchvision's ``transforms.Compose``."""
+
+    def __init__(self, transforms: list) -> None:
+        self.transforms = transforms
+
+    def __call__(self, img):
+        for t in self.transforms:
+            img = t(img)
+        return img
+
+
+def sheet_transform() -> _Compose:
+    """The sheet's transform: ToTensor, Normalize((0.1307,), (0.3081,)), ``> 0``, ``float``."""
+    return _Compose(
+        [
+            _ToTensor(),
+            _Normalize((NORMALIZE_MEAN,), (NORMALIZE_STD,)),
+            lambda x: x > 0,
+            lambda x: x.float(),
+        ]
+    )
 
 
 class SheetImages(Dataset):
-    """uint8 images (N, 28, 28) served one at a time through the sheet's transform."""
+    """torchvision's ``MNIST`` dataset on given uint8 images (N, 28, 28), with the transform."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None = None) -> None:
-        self.images = np.asarray(images, dtype=np.uint8).reshape(-1, 28, 28)
-        self.labels = (
-            np.zeros(len(self.images), dtype=np.int64) if labels is None else np.asarray(labels)
+        # torchvision keeps both as tensors and indexes them per item.
+        self.data = torch.from_numpy(np.asarray(images, dtype=np.uint8).reshape(-1, 28, 28))
+        self.targets = (
+            torch.zeros(len(self.data), dtype=torch.int64)
+            if labels is None
+            else torch.as_tensor(np.asarray(labels), dtype=torch.int64)
         )
+        self.transform = sheet_transform()
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.data)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        # As torchvision's MNIST dataset: a PIL image, then the transform chain.
-        img = Image.fromarray(self.images[index])
-        x = _to_tensor(img)
-        x = _normalize(x, NORMALIZE_MEAN, NORMALIZE_STD)
-        x = x > 0
-        x = x.float()
-        return x, int(self.labels[index])
+        img, target = self.data[index], int(self.targets[index])
+        img = Image.fromarray(img.numpy())  # mode "L", inferred from the uint8 2-D array
+        img = self.transform(img)
+        return img, target
 
 
 def sheet_loader(
