@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prml_pipeline.data import binarize, read_idx
+from prml_pipeline.data import binarize, md5sum, read_idx
 from prml_pipeline.sheet_loop import (
     NORMALIZE_MEAN,
     sheet_loader,
@@ -38,6 +38,12 @@ PIPELINE_RAW = Path("results/data/raw")
 STANDARD_NAMES = ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz")
 PIPELINE_NAMES = ("train_images.gz", "test_images.gz")
 QUICK_TRAIN, QUICK_TEST = 2000, 500
+# MD5 of known training-image files: the published ones and Debian's recompressed copy.
+KNOWN_TRAIN_IMAGES = {
+    "f68b3c2dcbeaaa9fbdd348bbdeb94873": "MNIST",
+    "8d4fb7e6c68d591d4c3dfef9ec88bf0d": "Fashion-MNIST",
+    "cf8536b0aa1a6ac5fa3f23001093305c": "Fashion-MNIST",
+}
 
 
 @dataclass
@@ -75,12 +81,14 @@ def load_data(
         names = STANDARD_NAMES if (data_dir / STANDARD_NAMES[0]).is_file() else PIPELINE_NAMES
         candidates.append((f"IDX files in {data_dir}", data_dir, names))
     if kind in ("auto", "mnist"):
-        candidates.append((f"pipeline data {PIPELINE_RAW}", PIPELINE_RAW, PIPELINE_NAMES))
+        candidates.append((f"the workflow's {PIPELINE_RAW}", PIPELINE_RAW, PIPELINE_NAMES))
     if kind in ("auto", "fashion-mnist"):
-        candidates.append(("Fashion-MNIST (Debian package)", DEBIAN_FASHION_MNIST, STANDARD_NAMES))
+        candidates.append(("the Debian package", DEBIAN_FASHION_MNIST, STANDARD_NAMES))
     if kind != "generated":
         for description, folder, (train_name, test_name) in candidates:
             if (folder / train_name).is_file() and (folder / test_name).is_file():
+                name = KNOWN_TRAIN_IMAGES.get(md5sum(folder / train_name), "unrecognised data")
+                description = f"{name} from {description}"
                 train = read_idx(folder / train_name)[:n_train]
                 return description, train, read_idx(folder / test_name)[:n_test]
         if kind != "auto":
