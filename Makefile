@@ -15,11 +15,16 @@ APT_CLUSTER := slurm-wlm munge
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup setup-cluster report quick test test-cluster lint bench audit clean
+.PHONY: setup system-packages setup-cluster report quick test test-cluster lint bench audit clean
 
 setup: $(STAMP)
+
+# Debian packages first (order-only: they never make the venv stale). A Python without
+# ensurepip (Debian's own python3) also needs python3-venv.
+system-packages:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 		if [ -n "$$missing" ]; then \
 			echo "installing Debian packages: $$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -30,8 +35,8 @@ setup: $(STAMP)
 			echo "warning: $$tool not found; install: $(APT_PACKAGES)"; done; \
 	fi
 
-# torch first, pinned: an unpinned torch pulled in by a dependency would fetch CUDA builds.
-$(STAMP): pyproject.toml
+# torch first, pinned, so that no dependency pulls in another build of it.
+$(STAMP): pyproject.toml | system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0

@@ -1,4 +1,8 @@
-"""Fetch one IDX file of the dataset: local folder, system copy, then mirrors (MD5-checked)."""
+"""Fetch one IDX file of the dataset: local folder, system copy, then mirrors (MD5-checked).
+
+The sources come from the config, not from the job's params: they say where the file is
+fetched from, not what it is, so changing them reruns nothing.
+"""
 
 from pathlib import Path
 
@@ -7,17 +11,18 @@ from prml_pipeline.provenance import run_step
 
 
 def main(smk):
-    cfg = smk.params.cfg
-    spec = cfg["file"]
+    spec = smk.params.cfg["file"]
+    dataset = smk.config["datasets"][smk.params.cfg["dataset"]]
+    data = smk.config["data"]
     source = fetch_file(
         spec["filename"],
         spec["md5"],
         Path(smk.output.raw),
-        mirrors=cfg["mirrors"],
-        local_dir=cfg["local_dir"],
-        system_dir=cfg["system_dir"],
+        mirrors=dataset["mirrors"],
+        local_dir=data.get("local_dir"),
+        system_dir=dataset.get("system_dir"),
         system_md5=spec.get("system_md5"),
-        timeout=cfg["timeout_s"],
+        timeout=data["timeout_s"],
     )
     return {"source": source}
 

@@ -1,8 +1,15 @@
 """Collect every number, table and provenance note of the report from the artifacts."""
 
+import numpy as np
+
 from prml_pipeline import report
 from prml_pipeline.artifacts import load_arrays, load_json, save_json
 from prml_pipeline.provenance import git_state, run_step
+
+
+def number_word(count):
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    return words[count - 1] if 1 <= count <= len(words) else str(count)
 
 
 def cpt_values(bayesnet):
@@ -55,6 +62,10 @@ def main(smk):
             **regression_numbers,
         },
         "mixture": {
+            "components": number_word(len(mixture["weights"])),
+            "covariance_phrase": ("identity covariances" if all(
+                np.array_equal(c, np.eye(2)) for c in mixture["covariances"])
+                else "covariances " + " and ".join(map(str, mixture["covariances"]))),
             "n_samples": mixture["n_samples"],
             "weights": report.fmt_vector(mixture["weights"]),
             "means": " and ".join(report.fmt_vector(mean, 0) for mean in mixture["means"]),

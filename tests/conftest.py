@@ -17,7 +17,7 @@ sys.path.insert(0, str(TESTS))
 from idx_server import FILENAMES, IdxServer, make_tiny_dataset  # noqa: E402
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-# What a copy of the workflow needs (the package itself is imported from the installed one).
+# What a copy of the workflow needs: its jobs import the package from the copy's own src/.
 WORKFLOW_PARTS = ("Snakefile", "workflow", "scripts", "report", "config", "src", "profiles")
 
 

@@ -275,10 +275,11 @@ def test_system_dir_used_when_present(dataset, tmp_path: Path) -> None:
     dest = tmp_path / "out" / LABELS
     logs: list[str] = []
     with IdxServer(folder) as server:
-        # A missing system folder is passed over silently; the mirror serves the file.
+        # A missing system folder is logged as skipped; the mirror serves the file.
         missing = str(tmp_path / "no-such-package")
         source = _fetch(dest, md5s[LABELS], logs, mirrors=[server.url], system_dir=missing)
-        assert source.startswith("mirror ") and not any("skipped" in line for line in logs)
+        assert source.startswith("mirror ")
+        assert any("skipped system_dir" in line and "not found" in line for line in logs), logs
         dest.unlink()
         # A present one wins over the mirror, also when it matches only system_md5.
         source = _fetch(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -56,8 +59,9 @@ def test_corrupt_weights_give_a_clear_error(tiny_run, tmp_path):
                      "results/vae/medium/grid.npz", snakefile=snakefile, configfiles=configs,
                      check=False)
     assert done.returncode != 0
-    assert "results/vae/medium/weights.pt" in done.stderr
+    assert "results/vae/medium/weights.pt is not a readable weights file" in done.stderr
     assert "--forcerun train_vae" in done.stderr, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr.split("Logfile")[0]
 
 
 def test_a_second_snakemake_in_the_same_directory_is_refused(tiny_server, tmp_path):
@@ -88,3 +92,51 @@ def test_a_second_snakemake_in_the_same_directory_is_refused(tiny_server, tmp_pa
                       snakefile=REPO / "Snakefile", configfiles=configs)
     assert "Nothing to be done" in check.stdout
 
+
+
+def slow_large_config(directory, epochs):
+    path = directory / "slow.yaml"
+    path.write_text(yaml.safe_dump({"vae": {"models": {"large": {
+        "title": "Large", "hidden": [300, 60, 10], "epochs": epochs,
+        "full_covariance": False}}}}))
+    return path
+
+
+def test_a_killed_training_job_resumes_to_identical_weights(tiny_server, tmp_path):
+    server, md5s = tiny_server
+    target = "results/vae/large/weights.pt"
+    runs = {}
+    for name in ("killed", "clean"):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        runs[name] = (workdir, (*tiny_configs(workdir, server, md5s),
+                                slow_large_config(workdir, 60)))
+
+    workdir, configs = runs["killed"]
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--cores", "1", target, "--configfile", *map(str, configs)]
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    checkpoint = workdir / "results/checkpoints/large/checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.is_file():
+        assert job.poll() is None, "training ended before its first checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    time.sleep(0.3)  # a few more epochs
+    os.killpg(job.pid, signal.SIGKILL)  # snakemake and the training job, without warning
+    job.wait()
+    assert not (workdir / target).exists(), "the job finished before it was killed"
+
+    # A hard kill leaves Snakemake's lock behind; Snakemake's message says to unlock first.
+    snakemake(workdir, "--unlock", configfiles=configs)
+    snakemake(workdir, "--cores", "1", target, configfiles=configs)
+    log = (workdir / "results/logs/train_vae/large.log").read_text()
+    assert "resuming from epoch" in log
+    assert not checkpoint.exists(), "the checkpoint outlived the finished job"
+
+    clean_dir, clean_configs = runs["clean"]
+    snakemake(clean_dir, "--cores", "1", target, configfiles=clean_configs)
+    weights = [hashlib.sha256((directory / target).read_bytes()).hexdigest()
+               for directory in (workdir, clean_dir)]
+    assert weights[0] == weights[1]

@@ -149,7 +149,8 @@ def test_snakemake_report_registers_every_figure(tiny_run, tmp_path):
     snakemake(workdir, "--report", str(target), snakefile=snakefile, configfiles=configs)
     listing = subprocess.run(["python3", "-m", "zipfile", "-l", str(target)],
                              capture_output=True, text=True, check=True).stdout
-    for name in ("markov_blanket", "regression", "vae_grids", "vae_fullcov"):
+    for name in ("markov_blanket", "regression", "mixture_samples", "mixture_conditionals",
+                 "vae_latents", "vae_grids", "vae_fullcov"):
         assert f"{name}.png" in listing
 
 

@@ -313,7 +313,7 @@ def fetch_file(
                 {md5},
             )
         )
-    if system_dir and Path(system_dir).is_dir():
+    if system_dir:
         accepted = {md5} | ({system_md5} if system_md5 else set())
         candidates.append(
             (
@@ -341,5 +341,7 @@ def fetch_file(
     raise DownloadError(
         f"could not obtain {filename} with MD5 {md5}. Sources tried:\n{tried}\n"
         f"Remedy: download {filename} on a machine with internet access, then set "
-        f"data.local_dir in the config to a folder holding {filename}."
+        f"data.local_dir in the config to a folder holding {filename}"
+        + (f", or install the operating-system package that provides {system_dir}."
+           if system_dir else ".")
     )

@@ -75,6 +75,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def gpu_name() -> str | None:
+    """The GPU a job used, when it imported torch and torch sees one (never imports torch)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_name()
+
+
 def software_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in SOFTWARE:
@@ -120,8 +128,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that carry a complete message for the user: shown without a traceback."""
     from prml_pipeline.config import ConfigError
     from prml_pipeline.data import DataFormatError, DownloadError
+    from prml_pipeline.report import TemplateError
 
-    return (ArtifactError, ConfigError, DataFormatError, DownloadError)
+    return (ArtifactError, ConfigError, DataFormatError, DownloadError, TemplateError)
 
 
 def build_record(smk: Any, extra: dict[str, Any], start: float, end: float) -> dict[str, Any]:
@@ -150,6 +159,7 @@ def build_record(smk: Any, extra: dict[str, Any], start: float, end: float) -> d
             "threads": smk.threads,
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "gpu": gpu_name(),
         },
         "time": {
             "start": datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds"),

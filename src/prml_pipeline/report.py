@@ -1,8 +1,9 @@
 """Numbers and tables of the report, read from artifacts, and the template renderer.
 
 report/report.md holds the text with `{{ key }}` or `{{ key | fmt }}` placeholders; the values
-come from results/report/values.json, which `collect_values` builds from the artifacts and
-their provenance records. No result is typed into the report source.
+come from results/report/values.json, which scripts/report_values.py builds with these
+functions from the artifacts and their provenance records. No result is typed into the
+report source.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def regression_values(experiments: Mapping[str, Mapping[str, Any]],
             "var_theta1": float(cov[1, 1]),
             "cov_theta01": float(cov[0, 1]),
             "mean_pred_var": float(np.mean(data["predictive_variance"])),
+            "target_var": settings["target_var"],
         }
         rows.append((settings["title"], fmt_vector(settings["x_mean"]),
                      fmt_vector(settings["x_var"]), f"{settings['target_var']:g}",

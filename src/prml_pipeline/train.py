@@ -33,6 +33,7 @@ import torch
 import torch.distributions as dist
 from tqdm import tqdm
 
+from prml_pipeline.artifacts import ArtifactError, remedy
 from prml_pipeline.vae import VAE, negative_elbo
 
 __all__ = [
@@ -654,20 +655,21 @@ def load_model(
 ) -> VAE:
     """Load weights written by :func:`save_weights` into a fresh VAE (on CPU, eval mode)."""
     path = Path(path)
-    remedy = "delete it or rerun with snakemake --forcerun train_vae"
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing. Remedy: {remedy(path)}")
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
-    except FileNotFoundError:
-        raise
     except Exception as err:  # zip, pickle and EOF errors differ by how the file broke
-        raise ValueError(f"{path}: not a readable weights file ({err}); {remedy}") from err
+        raise ArtifactError(
+            f"{path} is not a readable weights file ({err}). Remedy: {remedy(path)}"
+        ) from None
     try:
         return _vae_from_state(state, hidden, full_covariance, latent_dim)
     except (RuntimeError, TypeError, AttributeError) as err:
-        raise ValueError(
+        raise ArtifactError(
             f"{path}: weights do not fit a VAE with hidden={hidden}, "
-            f"full_covariance={full_covariance} ({err}); {remedy}"
-        ) from err
+            f"full_covariance={full_covariance} ({err}). Remedy: {remedy(path)}"
+        ) from None
 
 
 def _vae_from_state(

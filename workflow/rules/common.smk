@@ -1,4 +1,4 @@
-# Helpers shared by the rules: config lookups, per-job config subsets, paths.
+# Functions shared by the rules: config lookups, per-job config subsets, paths.
 # Each job's `cfg` param holds exactly the settings it uses, so that changing one setting
 # reruns only the jobs that read it (Snakemake's params trigger compares them).
 
@@ -60,23 +60,13 @@ def dataset_spec():
 
 
 def download_cfg(wildcards):
-    spec = dataset_spec()
-    return {
-        "dataset": config["dataset"],
-        "file": spec["files"][wildcards.part],
-        "mirrors": spec["mirrors"],
-        "system_dir": spec.get("system_dir"),
-        "local_dir": config["data"].get("local_dir"),
-        "timeout_s": config["data"]["timeout_s"],
-    }
+    """What the file is; where it is fetched from (mirrors, folders, timeout) is read by the
+    script from the config, so that pointing at a local copy reruns nothing."""
+    return {"dataset": config["dataset"], "file": dataset_spec()["files"][wildcards.part]}
 
 
 def parse_cfg(wildcards):
-    return {
-        "dataset": config["dataset"],
-        "normalize_mean": config["data"]["normalize_mean"],
-        "normalize_std": config["data"]["normalize_std"],
-    }
+    return {"normalize_mean": config["data"]["normalize_mean"]}
 
 
 def experiment_cfg(wildcards):
