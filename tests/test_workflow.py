@@ -95,6 +95,13 @@ def test_changing_a_plot_setting_redraws_only_that_figure(tiny_run, tmp_path):
     assert set(jobs) == REPORT_CHAIN | {("figure", "name=vae_latents")}
 
 
+def test_changing_where_data_comes_from_reruns_nothing(tiny_run, tmp_path):
+    workdir, snakefile, configs = tiny_run
+    change = tmp_path / "change.yaml"
+    change.write_text(yaml.safe_dump({"data": {"timeout_s": 7, "local_dir": str(tmp_path)}}))
+    assert planned_jobs(workdir, snakefile, (*configs, change)) == Counter()
+
+
 def test_editing_one_figure_script_redraws_only_that_figure(tiny_run):
     workdir, snakefile, configs = tiny_run
     script = snakefile.parent / "scripts/figures/regression.py"
