@@ -52,7 +52,7 @@ def main(smk):
             "dataset": cfg["dataset"],
             "dataset_name": cfg["dataset_name"],
             "item_noun": cfg["item_noun"],
-            "commit": (code["commit"] or "unknown")[:7] + ("+dirty" if code["dirty"] else ""),
+            "commit": report.commit_label({"code": code}),
         },
         "bayesnet": {**cpt_values(cfg["bayesnet"]), **fuel},
         "regression": {

@@ -23,20 +23,16 @@ import numpy as np
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-# The rule that makes a file, for files whose provenance record is missing too.
-_RULE_OF_NAME = {"weights.pt": "train_vae", "metrics.json": "train_vae",
-                 "latents.npz": "encode_latents", "grid.npz": "decode_grid"}
-
-
 class ArtifactError(ValueError):
     """A cached artifact is missing, truncated or altered; the message names the remedy."""
 
 
-def remedy(path: str | os.PathLike[str]) -> str:
-    """The fix for a bad artifact: name the rule that makes it when its provenance says so."""
+def remedy(path: str | os.PathLike[str], rule: str | None = None) -> str:
+    """The fix for a bad artifact, naming the rule that makes it: the one its provenance
+    record names, else `rule` (the caller's knowledge), else none."""
     from prml_pipeline.provenance import producing_rule  # local: provenance imports this module
 
-    rule = producing_rule(path) or _RULE_OF_NAME.get(Path(path).name)
+    rule = producing_rule(path) or rule
     force = f"snakemake --cores all --forcerun {rule}" if rule else "snakemake --cores all"
     return f"delete {path} and rerun, or run `{force}`"
 

@@ -656,19 +656,19 @@ def load_model(
     """Load weights written by :func:`save_weights` into a fresh VAE (on CPU, eval mode)."""
     path = Path(path)
     if not path.is_file():
-        raise ArtifactError(f"{path} is missing. Remedy: {remedy(path)}")
+        raise ArtifactError(f"{path} is missing. Remedy: {remedy(path, 'train_vae')}")
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as err:  # zip, pickle and EOF errors differ by how the file broke
         raise ArtifactError(
-            f"{path} is not a readable weights file ({err}). Remedy: {remedy(path)}"
+            f"{path} is not a readable weights file ({err}). Remedy: {remedy(path, 'train_vae')}"
         ) from None
     try:
         return _vae_from_state(state, hidden, full_covariance, latent_dim)
     except (RuntimeError, TypeError, AttributeError) as err:
         raise ArtifactError(
             f"{path}: weights do not fit a VAE with hidden={hidden}, "
-            f"full_covariance={full_covariance} ({err}). Remedy: {remedy(path)}"
+            f"full_covariance={full_covariance} ({err}). Remedy: {remedy(path, 'train_vae')}"
         ) from None
 
 

@@ -62,7 +62,10 @@ def dataset_spec():
 def download_cfg(wildcards):
     """What the file is; where it is fetched from (mirrors, folders, timeout) is read by the
     script from the config, so that pointing at a local copy reruns nothing."""
-    return {"dataset": config["dataset"], "file": dataset_spec()["files"][wildcards.part]}
+    return {
+        "dataset": config["dataset"],
+        "file": dataset_spec()["files"][wildcards.part],
+    }
 
 
 def parse_cfg(wildcards):
@@ -135,6 +138,8 @@ def vae_artifacts(kind, models):
 
 
 SHEET_SIZES = ["small", "medium", "large"]
+# What the latent plots show, in the dataset's own words.
+TEST_ITEMS = f"test-set {dataset_spec()['item_noun']}"
 
 # Each figure: the cached artifacts it reads and its plot-only settings. Its script is
 # scripts/figures/<name>.py, an input too, so editing one script redraws only that figure.
@@ -169,7 +174,7 @@ FIGURES = {
             "titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES],
             "points": config["plots"]["latent_points"],
             "limit": config["plots"]["latent_limit"],
-            "items": f"test-set {dataset_spec()['item_noun']}",
+            "items": TEST_ITEMS,
         },
     },
     "vae_grids": {
@@ -185,7 +190,7 @@ FIGURES = {
             "title": config["vae"]["models"]["fullcov"]["title"],
             "points": config["plots"]["latent_points"],
             "limit": config["plots"]["fullcov_latent_limit"],
-            "items": f"test-set {dataset_spec()['item_noun']}",
+            "items": TEST_ITEMS,
         },
     },
 }
