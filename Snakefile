@@ -14,7 +14,9 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
 )
 
-from prml_pipeline.config import describe_invalid_config
+import yaml
+
+from prml_pipeline.config import coerce_overrides, describe_invalid_config
 
 min_version("9.0")
 
@@ -23,6 +25,8 @@ min_version("9.0")
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
+with open(f"{workflow.basedir}/config/config.yaml") as defaults:
+    coerce_overrides(config, yaml.safe_load(defaults))
 try:
     validate(config, schema="workflow/schemas/config.schema.yaml")
 except WorkflowError as error:
@@ -39,26 +43,11 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
-# Everything but training is cheap: keep it on the submitting node under a cluster executor.
-localrules:
-    all,
-    download,
-    parse_split,
-    fuel_gauge,
-    regression_experiment,
-    mixture_samples,
-    mixture_conditional,
-    encode_latents,
-    decode_grid,
-    figure,
-    report_values,
-    render_report,
-    report_html,
-    report_pdf,
-
-
+# The report, and every artifact it is built from: a file that went missing is remade.
 rule all:
     default_target: True
     input:
         "results/report/report.pdf",
         "results/report/report.html",
+        every_artifact,
+    localrule: True

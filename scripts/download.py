@@ -6,7 +6,7 @@ fetched from, not what it is, so changing them reruns nothing.
 
 from pathlib import Path
 
-from prml_pipeline.data import fetch_file
+from prml_pipeline.data import fetch_file, offline_alternative
 from prml_pipeline.provenance import run_step
 
 
@@ -23,6 +23,7 @@ def main(smk):
         system_dir=dataset.get("system_dir"),
         system_md5=spec.get("system_md5"),
         timeout=data["timeout_s"],
+        alternative=offline_alternative(smk.config["datasets"], smk.params.cfg["dataset"]),
     )
     return {"source": source}
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from prml_pipeline.artifacts import load_arrays, save_json
+from prml_pipeline.config import ConfigError
 from prml_pipeline.provenance import run_step
 from prml_pipeline.train import save_weights, test_negative_elbo, train_vae
 
@@ -15,6 +16,13 @@ def main(smk):
     cfg = smk.params.cfg
     train = load_arrays(smk.input.train, required=("images",))
     test = load_arrays(smk.input.test, required=("images",))
+    if cfg["batch_size"] > len(train["images"]):
+        raise ConfigError(
+            f"config key 'vae.batch_size' is {cfg['batch_size']}, more than the "
+            f"{len(train['images'])} training images of dataset '{cfg['dataset']}': an epoch "
+            f"would be a single partial step. Set vae.batch_size to at most "
+            f"{len(train['images'])}."
+        )
     checkpoint_dir = Path(smk.params.checkpoint_dir)
     result = train_vae(
         train["images"],

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import REPO, snakemake
 
-from prml_pipeline.config import ConfigError, check_config
+from prml_pipeline.config import ConfigError, check_config, coerce_overrides
 
 DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
 SMALL = DEFAULT["vae"]["models"]["small"]
@@ -38,6 +38,14 @@ BAD_CONFIGS = [
      "Additional properties are not allowed ('vea' was unexpected)"),
     ("unknown key in a model", {"vae": {"models": {"small": {**SMALL, "epoch": 3}}}},
      "config key 'vae.models.small': Additional properties are not allowed ('epoch'"),
+    ("grid too fine for memory", {"regression": {"grid_resolution": 30000}},
+     "config key 'regression.grid_resolution': 30000 is greater than the maximum of 2000"),
+    ("too many samples", {"mixture": {"n_samples": 10_000_000}},
+     "config key 'mixture.n_samples': 10000000 is greater than the maximum of 100000"),
+    ("conditioning values sharing a file",
+     {"mixture": {"condition_on": [1.0000001, 1.0000002]}},
+     "config key 'mixture.condition_on' holds 1.0000001 and 1.0000002, which share the file "
+     "name conditional_x1=1.npz"),
 ]
 
 
@@ -69,3 +77,22 @@ def test_grid_quantiles_must_increase():
     config["vae"]["grid_quantiles"] = [0.9, 0.1]
     with pytest.raises(ConfigError, match=r"'vae.grid_quantiles' must be \[low, high\]"):
         check_config(config)
+
+
+def test_nested_command_line_overrides_keep_their_types(tmp_path: Path):
+    done = snakemake(tmp_path, "-n", "--config", "vae={models: {large: {epochs: 2}}}",
+                     "vae={batch_size: 25}", "dataset=fashion-mnist")
+    assert "Invalid configuration" not in done.stdout + done.stderr
+    config = {"vae": {"batch_size": "25", "models": {"large": {"epochs": "2", "title": "7"},
+                                                      "new": {"epochs": "3"}}}}
+    coerce_overrides(config, DEFAULT)
+    assert config == {"vae": {"batch_size": 25, "models": {"large": {"epochs": 2, "title": "7"},
+                                                            "new": {"epochs": "3"}}}}
+
+
+def test_text_where_a_number_belongs_says_how_to_override(tmp_path: Path):
+    done = snakemake(tmp_path, "-n", "--config", "vae={batch_size: many}", check=False)
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "config key 'vae.batch_size': 'many' is not of type 'integer'" in output
+    assert "pass it with --configfile FILE, which merges into the defaults" in output

@@ -39,15 +39,29 @@ def test_corrupt_cached_arrays_give_a_clear_error(tiny_run, tmp_path):
     assert audit.returncode == 1
     assert "altered    results/data/test.npz  (rule parse_split)" in audit.stdout
 
-    # The truncated file is newer than what reads it, so those jobs rerun and meet it.
+    # The truncated file is newer than what reads it, so those jobs rerun and meet it: its
+    # bytes no longer match the record, so no job reads it.
     done = snakemake(workdir, "--cores", "1", "results/vae/small/latents.npz",
                      snakefile=snakefile, configfiles=configs, check=False)
     assert done.returncode != 0
-    expected = ("results/data/test.npz is truncated or corrupt", "Remedy: delete "
-                "results/data/test.npz and rerun, or run `snakemake --cores all --forcerun "
-                "parse_split`")
+    expected = ("results/data/test.npz does not match its provenance record",
+                "rule parse_split wrote it",
+                "Remedy: run `snakemake --cores all --forcerun parse_split`")
     for text in expected:
         assert text in done.stderr, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr.split("Logfile")[0]
+
+
+def test_an_unrecorded_corrupt_file_gives_a_clear_error(tiny_run, tmp_path):
+    """Without a record to compare with, the reader itself names the damage."""
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
+    arrays = workdir / "results/data/test.npz"
+    arrays.write_bytes(arrays.read_bytes()[:1000])
+    (workdir / "results/provenance/parse_split/test.json").unlink()
+    done = snakemake(workdir, "--cores", "1", "results/vae/small/latents.npz",
+                     snakefile=snakefile, configfiles=configs, check=False)
+    assert done.returncode != 0
+    assert "results/data/test.npz is truncated or corrupt" in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr.split("Logfile")[0]
 
 
@@ -59,7 +73,7 @@ def test_corrupt_weights_give_a_clear_error(tiny_run, tmp_path):
                      "results/vae/medium/grid.npz", snakefile=snakefile, configfiles=configs,
                      check=False)
     assert done.returncode != 0
-    assert "results/vae/medium/weights.pt is not a readable weights file" in done.stderr
+    assert "results/vae/medium/weights.pt does not match its provenance record" in done.stderr
     assert "--forcerun train_vae" in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr.split("Logfile")[0]
 

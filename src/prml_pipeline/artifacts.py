@@ -1,8 +1,10 @@
 """Atomic, byte-deterministic artifact I/O with errors that name the file and the remedy.
 
-Every artifact is written to a temporary file in its destination folder and renamed into
-place, so an interrupted job never leaves a half-written file under results/. Array archives
-are zip files with fixed timestamps so that equal arrays give equal bytes.
+Every artifact is written through `atomic_path` (or `atomic_open` for streams): to a temporary
+file in its destination folder, fsynced and renamed into place, so an interrupted job never
+leaves a half-written file under results/ and every artifact gets the same file mode (what the
+umask gives, as for any new file). Array archives are zip files with fixed timestamps so that
+equal arrays give equal bytes.
 """
 
 from __future__ import annotations
@@ -15,26 +17,25 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+
+from prml_pipeline.errors import PipelineError
+from prml_pipeline.records import producing_rule, rebuild_command
 
 # 1980-01-01, the earliest date a zip entry can carry: fixed so archives are reproducible.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-class ArtifactError(ValueError):
+class ArtifactError(PipelineError, ValueError):
     """A cached artifact is missing, truncated or altered; the message names the remedy."""
 
 
 def remedy(path: str | os.PathLike[str], rule: str | None = None) -> str:
     """The fix for a bad artifact, naming the rule that makes it: the one its provenance
     record names, else `rule` (the caller's knowledge), else none."""
-    from prml_pipeline.provenance import producing_rule  # local: provenance imports this module
-
-    rule = producing_rule(path) or rule
-    force = f"snakemake --cores all --forcerun {rule}" if rule else "snakemake --cores all"
-    return f"delete {path} and rerun, or run `{force}`"
+    return f"run `{rebuild_command(producing_rule(path) or rule)}`"
 
 
 def _umask() -> int:
@@ -56,9 +57,31 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+        _fsync_dir(target.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """`atomic_path` for a writer that streams: yield a binary handle to the temporary file."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        yield handle
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable; not every platform lets a directory be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_arrays(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:

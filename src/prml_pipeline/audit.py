@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from prml_pipeline.provenance import sha256_file
+from prml_pipeline.records import sha256_file
 
 # Folders of results/ that hold no artifacts of their own.
 UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints")
@@ -29,6 +29,16 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.problem:<10} {self.path}  (rule {self.rule})"
+
+
+def _digest(path: str) -> str | None:
+    """SHA-256 of a file; None when it is missing; the OSError text when it cannot be read."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        return sha256_file(path)
+    except OSError as error:
+        return f"unreadable: {error.strerror or error}"
 
 
 def audit(results: Path) -> tuple[list[Finding], int]:
@@ -46,14 +56,20 @@ def audit(results: Path) -> tuple[list[Finding], int]:
         for path, digest in outputs.items():
             checked += 1
             recorded.add(os.path.abspath(path))
-            if not os.path.isfile(path):
+            actual = _digest(path)
+            if actual is None:
                 findings.append(Finding(path, "missing", rule))
-            elif sha256_file(path) != digest:
+            elif actual.startswith("unreadable"):
+                findings.append(Finding(path, "unreadable", f"{rule}; {actual}"))
+            elif actual != digest:
                 findings.append(Finding(path, "altered", rule))
         for path, digest in inputs.items():
-            if not os.path.isfile(path):
+            actual = _digest(path)
+            if actual is None:
                 findings.append(Finding(path, "stale", f"{rule}: input missing"))
-            elif sha256_file(path) != digest:
+            elif actual.startswith("unreadable"):
+                findings.append(Finding(path, "unreadable", f"{rule}: input; {actual}"))
+            elif actual != digest:
                 findings.append(Finding(path, "stale", f"{rule}: input changed since"))
     for path in sorted(results.rglob("*")):
         relative = path.relative_to(results)

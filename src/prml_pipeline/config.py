@@ -11,13 +11,35 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import yaml
+
+from prml_pipeline.errors import PipelineError
 
 # As strict as the jobs' own checks (bayesnet, mixture): whatever passes here, they accept.
 _TOLERANCE = 1e-9
 
 
-class ConfigError(ValueError):
+class ConfigError(PipelineError, ValueError):
     """A configuration value is invalid; the message names the key and the fix."""
+
+
+def coerce_overrides(config: dict[str, Any], defaults: Mapping[str, Any]) -> None:
+    """Turn text back into numbers and booleans where the default is one, in place.
+
+    `snakemake --config 'vae={models: {large: {epochs: 2}}}'` hands nested values over as
+    strings ('2'); where the default setting is not a string, the text is read as YAML.
+    """
+    for key, value in config.items():
+        default = defaults.get(key) if isinstance(defaults, Mapping) else None
+        if isinstance(value, dict):
+            coerce_overrides(value, default if isinstance(default, Mapping) else {})
+        elif isinstance(value, str) and default is not None and not isinstance(default, str):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                continue
+            if isinstance(parsed, int | float | bool | list) or parsed is None:
+                config[key] = parsed
 
 
 def describe_invalid_config(error: BaseException) -> str:
@@ -28,9 +50,13 @@ def describe_invalid_config(error: BaseException) -> str:
     if cause is None:
         return f"Invalid configuration: {error}"
     key = ".".join(str(part) for part in cause.absolute_path) or "(top level)"
+    hint = ""
+    if isinstance(getattr(cause, "instance", None), str) and "is not of type" in cause.message:
+        hint = (" A nested --config value arrives as text: put only the keys to change in a "
+                "YAML file and pass it with --configfile FILE, which merges into the defaults.")
     return (f"Invalid configuration: config key '{key}': {cause.message}. Fix it in "
             "config/config.yaml or in the --config/--configfile that set it "
-            "(config/README.md documents every key).")
+            f"(config/README.md documents every key).{hint}")
 
 
 def _require_distribution(values: Any, key: str) -> None:
@@ -58,6 +84,24 @@ def _require_positive_definite(matrix: Any, key: str) -> None:
 def _require_increasing(pair: Any, key: str) -> None:
     if not pair[0] < pair[1]:
         raise ConfigError(f"config key '{key}' must be [low, high] with low < high, got {pair}")
+
+
+def condition_label(value: float) -> str:
+    """File-name form of a conditioning value: 1.0 -> '1', 2.5 -> '2.5' (six digits)."""
+    return f"{float(value):g}"
+
+
+def _require_distinct_file_names(values: Any) -> None:
+    seen: dict[str, Any] = {}
+    for value in values:
+        label = condition_label(value)
+        if label in seen:
+            raise ConfigError(
+                f"config key 'mixture.condition_on' holds {seen[label]!r} and {value!r}, which "
+                f"share the file name conditional_x1={label}.npz (six significant digits): "
+                "make them differ within six digits or drop one"
+            )
+        seen[label] = value
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -90,6 +134,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     for k, covariance in enumerate(mixture["covariances"]):
         _require_positive_definite(covariance, f"mixture.covariances[{k}]")
 
+    _require_distinct_file_names(mixture["condition_on"])
     _require_increasing(config["vae"]["grid_quantiles"], "vae.grid_quantiles")
     plots = config["plots"]
     for key in ("regression_log_limits", "conditional_xlim"):

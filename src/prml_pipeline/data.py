@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -21,6 +20,9 @@ from typing import BinaryIO
 
 import numpy as np
 
+from prml_pipeline.artifacts import atomic_open
+from prml_pipeline.errors import PipelineError
+
 __all__ = [
     "DataFormatError",
     "DownloadError",
@@ -28,8 +30,8 @@ __all__ = [
     "binarize_threshold",
     "fetch_file",
     "md5sum",
+    "offline_alternative",
     "read_idx",
-    "sha256sum",
     "write_idx",
 ]
 
@@ -47,11 +49,11 @@ _CHUNK = 1 << 20
 _USER_AGENT = "prml-pipeline/0.1 (dataset fetch; python urllib)"
 
 
-class DataFormatError(ValueError):
+class DataFormatError(PipelineError, ValueError):
     """A data file is not a valid IDX file (corrupt, truncated, or not IDX at all)."""
 
 
-class DownloadError(RuntimeError):
+class DownloadError(PipelineError, RuntimeError):
     """No configured source delivered a file with the expected checksum."""
 
 
@@ -111,7 +113,7 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
         + np.asarray(array.shape, dtype=">u4").tobytes()
         + np.ascontiguousarray(array, dtype=_IDX_DTYPES[code]).tobytes()
     )
-    with _AtomicFile(path) as handle:
+    with atomic_open(path) as handle:
         if path.suffix == ".gz":
             with gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) as gz:
                 gz.write(payload)
@@ -123,22 +125,13 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
 # Checksums and binarization
 
 
-def _digest(path: str | os.PathLike[str], algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
+def md5sum(path: str | os.PathLike[str]) -> str:
+    """Hex MD5 of a file (the checksum the dataset publishers give)."""
+    digest = hashlib.md5()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def md5sum(path: str | os.PathLike[str]) -> str:
-    """Hex MD5 of a file (the checksum the dataset publishers give)."""
-    return _digest(path, "md5")
-
-
-def sha256sum(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file (for provenance records)."""
-    return _digest(path, "sha256")
 
 
 def binarize_threshold(normalize_mean: float) -> int:
@@ -166,54 +159,6 @@ def binarize(images: np.ndarray, normalize_mean: float) -> np.ndarray:
 # Atomic writes and fetching
 
 
-class _AtomicFile:
-    """Write to a temp file next to ``destination``; fsync and rename into place only on success.
-
-    On any exception the temp file is removed and ``destination`` is untouched.
-    """
-
-    def __init__(self, destination: Path) -> None:
-        self.destination = destination
-        self.tmp: Path | None = None
-        self.handle: BinaryIO | None = None
-
-    def __enter__(self) -> BinaryIO:
-        self.destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=self.destination.parent, prefix=f".{self.destination.name}.", suffix=".part"
-        )
-        self.tmp = Path(tmp)
-        self.handle = os.fdopen(fd, "wb")
-        return self.handle
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        assert self.handle is not None and self.tmp is not None
-        try:
-            if exc_type is None:
-                self.handle.flush()
-                os.fsync(self.handle.fileno())
-            self.handle.close()
-            if exc_type is None:
-                os.replace(self.tmp, self.destination)
-                _fsync_dir(self.destination.parent)
-        finally:
-            self.tmp.unlink(missing_ok=True)  # no-op after a successful replace
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Make the rename durable; not every platform lets a directory be opened.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class _SourceFailed(Exception):
     """One candidate source failed; the message is the one-line reason."""
 
@@ -230,7 +175,7 @@ def _copy_hashed(source: BinaryIO, sink: BinaryIO) -> tuple[int, str]:
 
 def _install(destination: Path, fill: Callable[[BinaryIO], str], accepted: set[str]) -> None:
     """Let ``fill`` write a candidate to a temp file and return its MD5; keep it if accepted."""
-    with _AtomicFile(destination) as handle:
+    with atomic_open(destination) as handle:
         got = fill(handle)
         if got not in accepted:
             raise _SourceFailed(
@@ -286,6 +231,7 @@ def fetch_file(
     system_md5: str | None = None,
     timeout: float = 30.0,
     log: Callable[[str], object] = print,
+    alternative: str = "",
 ) -> str:
     """Place a checksum-verified copy of ``filename`` at ``destination``; say where it came from.
 
@@ -294,7 +240,8 @@ def fetch_file(
     accepted only if its MD5 is ``md5`` (or, for ``system_dir`` only, ``system_md5``: an OS package
     may ship the same data recompressed). Each failing source is logged in one line and skipped.
     The file is streamed to a temp file in the destination folder and renamed into place only
-    after verification, so no partial or unverified file is ever left behind.
+    after verification, so no partial or unverified file is ever left behind. When every source
+    fails, the error ends with ``alternative`` (what the user can do instead).
     """
     destination = Path(destination)
     if destination.is_file():
@@ -344,4 +291,17 @@ def fetch_file(
         f"data.local_dir in the config to a folder holding {filename}"
         + (f", or install the operating-system package that provides {system_dir}."
            if system_dir else ".")
+        + (f"\n{alternative}" if alternative else "")
     )
+
+
+def offline_alternative(datasets: dict[str, dict], current: str) -> str:
+    """What to run instead when `current` cannot be fetched: a dataset this machine holds."""
+    present = [name for name, spec in datasets.items() if name != current
+               and spec.get("system_dir") and Path(spec["system_dir"]).is_dir()]
+    if not present:
+        return ""
+    name = present[0]
+    return (f"Without internet, the whole report builds now from {datasets[name]['name']}, "
+            f"which this machine holds in {datasets[name]['system_dir']}: run "
+            f"`make report DATASET={name}` or `snakemake --cores all --config dataset={name}`.")

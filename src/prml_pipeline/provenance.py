@@ -1,7 +1,8 @@
 """Provenance records: which code, data, settings, software and machine made each artifact.
 
-Every rule's script runs its work through `run_step`, which sends the script's output to the
-rule's log, and on success writes one JSON record per job (the rule's `prov` output, under
+Every rule's script runs its work through `run_step`, which first checks that each input with
+a record still has the bytes its record lists, sends the script's output to the rule's log,
+and on success writes one JSON record per job (the rule's `prov` output, under
 results/provenance/<rule>/...) holding the script and its git blob, the commit and whether the
 tree was dirty, the config subset with its hash, SHA-256 of every input and output, seeds,
 package versions, the device, threads, SLURM job id, host and wall time.
@@ -9,9 +10,9 @@ package versions, the device, threads, SLURM job id, host and wall time.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
-import json
 import os
 import platform
 import re
@@ -27,18 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from prml_pipeline.artifacts import ArtifactError, save_json, to_json_text
+from prml_pipeline.errors import PipelineError
+from prml_pipeline.records import rebuild_command, records_by_output, sha256_file
 
-PROVENANCE_DIR = Path("results/provenance")
 SOFTWARE = ("snakemake", "torch", "numpy", "matplotlib", "seaborn", "polars")
 SCHEMA_VERSION = 1
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def git_blob(path: str | os.PathLike[str]) -> str:
@@ -124,15 +118,6 @@ def script_path(smk: Any) -> Path:
     return Path(smk.scriptdir) / name
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that carry a complete message for the user: shown without a traceback."""
-    from prml_pipeline.config import ConfigError
-    from prml_pipeline.data import DataFormatError, DownloadError
-    from prml_pipeline.report import TemplateError
-
-    return (ArtifactError, ConfigError, DataFormatError, DownloadError, TemplateError)
-
-
 def build_record(smk: Any, extra: dict[str, Any], start: float, end: float) -> dict[str, Any]:
     script = script_path(smk)
     params = {key: value for key, value in smk.params.items()}
@@ -170,52 +155,74 @@ def build_record(smk: Any, extra: dict[str, Any], start: float, end: float) -> d
     }
 
 
+def verify_inputs(paths: Iterable[str]) -> None:
+    """Refuse to read an artifact whose bytes differ from what its provenance record lists.
+
+    A file edited, damaged or replaced after its job wrote it would otherwise flow into
+    figures and the report under a record that vouches for other bytes.
+    """
+    records = records_by_output()
+    for path in paths:
+        record = records.get(os.path.normpath(path))
+        if record is None or not os.path.isfile(path):
+            continue
+        recorded = {os.path.normpath(out): digest for out, digest in record["outputs"].items()}
+        if sha256_file(path) != recorded[os.path.normpath(path)]:
+            raise ArtifactError(
+                f"{path} does not match its provenance record ({record['_path']}): it changed "
+                f"after rule {record['rule']} wrote it, so nothing may be built from it. "
+                f"Remedy: run `{rebuild_command(record['rule'])}` to remake it (and what "
+                "depends on it)."
+            )
+
+
+# What to do about an error of the operating system, by errno.
+_OS_REMEDIES = {
+    errno.ENOSPC: "free space on that file system (or point the working directory elsewhere)",
+    errno.EDQUOT: "free space within your quota (or point the working directory elsewhere)",
+    errno.EACCES: "give your user read and write access to it (or run from a folder you own)",
+    errno.EPERM: "give your user read and write access to it (or run from a folder you own)",
+    errno.EROFS: "run from a writable folder (the file system is mounted read-only)",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line naming the path, what the system said and the remedy."""
+    where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name)
+    remedy = _OS_REMEDIES.get(error.errno, "fix the cause above")
+    return (f"{where or 'a file'}: {error.strerror or error}. Remedy: {remedy}, then rerun "
+            "the same command: finished jobs are kept.")
+
+
 def run_step(smk: Any, main: Callable[[Any], dict[str, Any] | None]) -> None:
     """Run one rule's work with its output sent to the rule's log, then record provenance.
 
-    A user error (bad artifact, failed download) ends the job with its one-paragraph message,
-    in the log and on the terminal, instead of a traceback.
+    A user error (bad artifact, failed download, full disk...) ends the job with a
+    one-paragraph message, in the log and on the terminal, instead of a traceback.
     """
     start = time.time()
     terminal = sys.__stderr__
-    with open(smk.log[0], "w", buffering=1) as log:
+    try:
+        log = open(smk.log[0], "w", buffering=1)
+    except OSError as error:
+        print(f"Error in rule {smk.rule}: {describe_os_error(error)}", file=terminal)
+        sys.exit(1)
+    with log:
         sys.stdout = sys.stderr = log
         try:
+            verify_inputs(smk.input)
             extra = main(smk) or {}
-        except user_errors() as error:
-            print(f"ERROR: {error}", file=log)
-            print(f"Error in rule {smk.rule}: {error}", file=terminal)
+            save_json(smk.output.prov, build_record(smk, extra, start, time.time()))
+        except (PipelineError, OSError) as error:
+            if isinstance(error, OSError) and error.errno not in _OS_REMEDIES:
+                traceback.print_exc(file=log)
+                raise
+            message = error if isinstance(error, PipelineError) else describe_os_error(error)
+            print(f"ERROR: {message}", file=log)
+            print(f"Error in rule {smk.rule}: {message}", file=terminal)
             sys.exit(1)
         except BaseException:
             traceback.print_exc(file=log)
             raise
         finally:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-    save_json(smk.output.prov, build_record(smk, extra, start, time.time()))
-
-
-def load_records(root: str | os.PathLike[str] = PROVENANCE_DIR) -> list[dict[str, Any]]:
-    records = []
-    for path in sorted(Path(root).rglob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # the audit reports unreadable records; lookups just skip them
-        record["_path"] = str(path)
-        records.append(record)
-    return records
-
-
-def record_for(artifact: str | os.PathLike[str],
-               root: str | os.PathLike[str] = PROVENANCE_DIR) -> dict[str, Any] | None:
-    """The provenance record whose outputs include `artifact`, if any."""
-    target = os.path.normpath(artifact)
-    for record in load_records(root):
-        if any(os.path.normpath(path) == target for path in record.get("outputs", {})):
-            return record
-    return None
-
-
-def producing_rule(artifact: str | os.PathLike[str]) -> str | None:
-    record = record_for(artifact)
-    return record["rule"] if record else None

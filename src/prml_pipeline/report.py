@@ -1,20 +1,24 @@
 """Numbers and tables of the report, read from artifacts, and the template renderer.
 
-report/report.md holds the text with `{{ key }}` or `{{ key | fmt }}` placeholders; the values
-come from results/report/values.json, which scripts/report_values.py builds with these
-functions from the artifacts and their provenance records. No result is typed into the
-report source.
+report/report.md is a Jinja2 template: `{{ key }}` or `{{ key | fmt }}` placeholders (the
+formats are the filters in FORMATS) and `{% for %}` loops over the models. The values come
+from results/report/values.json, which scripts/report_values.py builds with these functions
+from the artifacts and their provenance records. No result is typed into the report source,
+and a placeholder naming a value the pipeline does not produce is an error, never blank.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jinja2
 import numpy as np
+
+from prml_pipeline.errors import PipelineError
 
 FORMATS: dict[str, Callable[[Any], str]] = {
     "pct": lambda value: f"{100 * float(value):.2f}\\%",
@@ -24,34 +28,35 @@ FORMATS: dict[str, Callable[[Any], str]] = {
     "int": lambda value: f"{int(value)}",
     "raw": str,
 }
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*(?:\|\s*([a-z0-9]+)\s*)?\}\}")
+_TEMPLATE_NAME = "report.md"
 
 
-class TemplateError(KeyError):
+class TemplateError(PipelineError, KeyError):
     """A placeholder names a value the pipeline does not produce, or an unknown format."""
 
-    def __str__(self) -> str:
-        return str(self.args[0])
+
+def _template_line(error: BaseException, name: str) -> int | None:
+    """The template line an error was raised on (Jinja2 keeps it in the traceback)."""
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if frame.filename == name]
+    return lines[-1] if lines else getattr(error, "lineno", None)
 
 
-def lookup(values: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = values
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise TemplateError(f"report placeholder '{{{{ {dotted} }}}}': no value '{part}'")
-        node = node[part]
-    return node
-
-
-def render(template: str, values: Mapping[str, Any]) -> str:
-    """Replace every placeholder; an unknown key or format is an error, never left blank."""
-    def substitute(match: re.Match[str]) -> str:
-        key, fmt = match.group(1), match.group(2) or "raw"
-        if fmt not in FORMATS:
-            raise TemplateError(f"report placeholder '{match.group(0)}': unknown format "
-                                f"'{fmt}' (use one of {sorted(FORMATS)})")
-        return FORMATS[fmt](lookup(values, key))
-    return PLACEHOLDER.sub(substitute, template)
+def render(template: str, values: Mapping[str, Any], name: str = _TEMPLATE_NAME) -> str:
+    """Fill the template; an unknown key or format is an error naming it and its line."""
+    environment = jinja2.Environment(loader=jinja2.FunctionLoader(
+                                         lambda _: (template, name, lambda: True)),
+                                     undefined=jinja2.StrictUndefined, autoescape=False,
+                                     keep_trailing_newline=True)
+    environment.filters.update(FORMATS)
+    try:
+        return environment.get_template(name).render(values)
+    except jinja2.TemplateSyntaxError as error:  # includes an unknown filter (format)
+        raise TemplateError(f"{name}, line {error.lineno}: {error.message} (formats: "
+                            f"{', '.join(sorted(FORMATS))})") from None
+    except jinja2.UndefinedError as error:
+        raise TemplateError(f"{name}, line {_template_line(error, name)}: {error.message}; the "
+                            "values are those in results/report/values.json") from None
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -93,11 +98,17 @@ def data_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:8]
 
 
+def input_label(path: str) -> str:
+    """An input as the tables name it: its path under results/, so that the model or
+    experiment it belongs to is part of the name (vae/small/latents.npz)."""
+    return os.path.normpath(path).removeprefix("results" + os.sep)
+
+
 def input_checksums(record: Mapping[str, Any]) -> str:
     items = sorted(data_inputs(record).items())
     if not items:
         return "none"
-    return ", ".join(f"{os.path.basename(path)} {short(digest)}" for path, digest in items)
+    return ", ".join(f"{input_label(path)} {short(digest)}" for path, digest in items)
 
 
 def figure_note(record: Mapping[str, Any]) -> str:
@@ -169,13 +180,19 @@ def vae_table(models: Mapping[str, Mapping[str, Any]], metrics: Mapping[str, Map
 
 
 def provenance_table(named_records: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
-    def script(record: Mapping[str, Any]) -> str:
-        return f"`{record['script']['path'].removeprefix('scripts/')}`"
+    """Per item: the rule, its script (under scripts/) and commit, and the data it read.
 
-    rows = [(label, f"`{record['rule']}`", script(record), commit_label(record),
-             input_checksums(record)) for label, record in named_records]
-    return markdown_table(["Item", "Rule", "Script (in `scripts/`)", "Commit",
-                           "Input data (SHA-256, short)"], rows, widths=[16, 22, 31, 9, 22])
+    Rule, script and commit share one cell, one per line of text, so that no long path has to
+    fit a narrow column of its own.
+    """
+    def made_by(record: Mapping[str, Any]) -> str:
+        script = record["script"]["path"].removeprefix("scripts/")
+        return f"rule `{record['rule']}`, script `{script}`, commit {commit_label(record)}"
+
+    rows = [(label, made_by(record), input_checksums(record)) for label, record in named_records]
+    return markdown_table(["Item", "Made by (script in `scripts/`)",
+                           "Input data (path in `results/`, SHA-256 short)"],
+                          rows, widths=[22, 40, 38])
 
 
 def training_table(models: Mapping[str, Mapping[str, Any]],
@@ -189,3 +206,102 @@ def training_table(models: Mapping[str, Mapping[str, Any]],
                      records[name]["time"]["start"]))
     return markdown_table(["Model", "Host", "SLURM job", "Device", "Threads", "Started (UTC)"],
                           rows, widths=[26, 12, 10, 22, 8, 22])
+
+
+def number_word(count: int) -> str:
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    return words[count - 1] if 1 <= count <= len(words) else str(count)
+
+
+def cpt_values(bayesnet: Mapping[str, Any]) -> dict[str, float]:
+    """The conditional probability tables as the text quotes them."""
+    values = {"p_b0": bayesnet["p_b"][0], "p_f0": bayesnet["p_f"][0],
+              "p_d1_given_g1": bayesnet["p_d_given_g"][1][1],
+              "p_d0_given_g0": bayesnet["p_d_given_g"][0][0]}
+    for b in (0, 1):
+        for f in (0, 1):
+            values[f"p_g1_given_b{b}_f{f}"] = bayesnet["p_g_given_bf"][b][f][1]
+    return values
+
+
+def index_records(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str | None], Any]:
+    """Records by (rule, first wildcard value): ("train_vae", "small"), ("fuel_gauge", None)."""
+    return {(record["rule"], next(iter(record["wildcards"].values()), None)): record
+            for record in records}
+
+
+def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
+                  records: Sequence[Mapping[str, Any]], fuel: Mapping[str, float],
+                  regression: Mapping[str, Mapping[str, np.ndarray]],
+                  conditionals: Sequence[Mapping[str, Any]],
+                  metrics: Mapping[str, Mapping[str, Any]],
+                  runinfo: Mapping[str, Mapping[str, Any]],
+                  code: Mapping[str, Any]) -> dict[str, Any]:
+    """Every number, phrase and table of the report, from loaded artifacts and records.
+
+    `figures` maps figure names to their paths; `regression`, `metrics` and `runinfo` are keyed
+    by experiment and model in the config's order; `code` is the commit state.
+    """
+    by_job = index_records(records)
+    experiments, models, mixture = cfg["experiments"], cfg["models"], cfg["mixture"]
+    regression_numbers, regression_table = regression_values(experiments, regression)
+    model_values = {name: {"name": name, "title": models[name]["title"],
+                           "epochs": metrics[name]["epochs"],
+                           "neg_elbo": metrics[name]["test_neg_elbo"],
+                           "train_seconds": runinfo[name]["train_seconds"],
+                           "device": runinfo[name]["device"]} for name in models}
+    values: dict[str, Any] = {
+        "meta": {
+            "dataset": cfg["dataset"],
+            "dataset_name": cfg["dataset_name"],
+            "item_noun": cfg["item_noun"],
+            "commit": commit_label({"code": code}),
+        },
+        "bayesnet": {**cpt_values(cfg["bayesnet"]), **fuel},
+        "regression": {
+            "n_samples": cfg["regression"]["n_samples"],
+            "noise_var": cfg["regression"]["noise_var"],
+            "theta": fmt_vector(cfg["regression"]["theta"], 0),
+            **regression_numbers,
+        },
+        "mixture": {
+            "components": number_word(len(mixture["weights"])),
+            "covariance_phrase": ("identity covariances" if all(
+                np.array_equal(c, np.eye(2)) for c in mixture["covariances"])
+                else "covariances " + " and ".join(map(str, mixture["covariances"]))),
+            "n_samples": mixture["n_samples"],
+            "weights": fmt_vector(mixture["weights"]),
+            "means": " and ".join(fmt_vector(mean, 0) for mean in mixture["means"]),
+        },
+        "vae": {
+            "batch_size": cfg["vae"]["batch_size"],
+            "learning_rate": f"{cfg['vae']['learning_rate']:g}",
+            "grid_size": cfg["vae"]["grid_size"],
+            "models": list(model_values.values()),
+            **model_values,
+        },
+        "figures": {name: {"path": path, "note": figure_note(by_job[("figure", name)])}
+                    for name, path in figures.items()},
+    }
+    number_sources = [
+        ("$P(F=0 \\mid D=0)$, $P(F=0 \\mid D=0, B=0)$", by_job[("fuel_gauge", None)]),
+        *((f"posterior of {experiments[name]['title']}",
+           by_job[("regression_experiment", name)]) for name in experiments),
+        *((f"mixing coefficients at $x_1 = {float(c['value']):g}$",
+           by_job[("mixture_conditional", f"{float(c['value']):g}")]) for c in conditionals),
+        *((f"test $-$ELBO of {models[name]['title']}", by_job[("train_vae", name)])
+          for name in models),
+    ]
+    values["tables"] = {
+        "fuel_gauge": fuel_gauge_table(fuel),
+        "regression": regression_table,
+        "mixture_conditionals": conditionals_table(conditionals),
+        "vae": vae_table(models, metrics, runinfo),
+        "provenance": provenance_table(
+            [(f"Figure: {name.replace('_', ' ')}", by_job[("figure", name)])
+             for name in figures]),
+        "provenance_numbers": provenance_table(number_sources),
+        "training": training_table(
+            models, {name: by_job[("train_vae", name)] for name in models}, runinfo),
+    }
+    return values

@@ -22,7 +22,6 @@ import hashlib
 import io
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import torch
 import torch.distributions as dist
 from tqdm import tqdm
 
-from prml_pipeline.artifacts import ArtifactError, remedy
+from prml_pipeline.artifacts import ArtifactError, atomic_path, remedy
 from prml_pipeline.vae import VAE, negative_elbo
 
 __all__ = [
@@ -403,16 +402,8 @@ def _fingerprint(
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
 
 
 def _serialize(obj: Any) -> bytes:

@@ -3,7 +3,7 @@
 
 rule fuel_gauge:
     input:
-        code=module("bayesnet"),
+        code=package_code("bayesnet"),
     output:
         json="results/bayesnet/fuel_gauge.json",
         prov=prov("fuel_gauge"),
@@ -11,6 +11,7 @@ rule fuel_gauge:
         log_path("fuel_gauge"),
     benchmark:
         bench_path("fuel_gauge")
+    localrule: True
     conda:
         ENV
     threads: 1

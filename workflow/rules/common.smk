@@ -5,7 +5,9 @@
 import os
 from pathlib import Path
 
-from prml_pipeline.config import ConfigError, check_config
+from snakemake.io import strip_wildcard_constraints
+
+from prml_pipeline.config import ConfigError, check_config, condition_label
 
 try:
     check_config(config)
@@ -31,14 +33,14 @@ wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
 
 
-def module(*names):
+def package_code(*names):
     """Package modules a rule's script imports: inputs, so that editing one reruns the rule.
 
-    artifacts.py writes every artifact's bytes, so every rule depends on it.
+    Every job reads and writes artifacts and records provenance through these modules.
     """
     return [
         str(ROOT / "src" / "prml_pipeline" / f"{name}.py")
-        for name in ("artifacts", *names)
+        for name in ("artifacts", "errors", "records", "provenance", *names)
     ]
 
 
@@ -84,11 +86,6 @@ def mixture_cfg(wildcards):
     return {
         key: value for key, value in config["mixture"].items() if key != "condition_on"
     }
-
-
-def condition_label(value):
-    """File-name form of a conditioning value: 1.0 -> '1', 2.5 -> '2.5'."""
-    return f"{float(value):g}"
 
 
 CONDITIONS = [condition_label(value) for value in config["mixture"]["condition_on"]]
@@ -141,93 +138,51 @@ SHEET_SIZES = ["small", "medium", "large"]
 # What the latent plots show, in the dataset's own words.
 TEST_ITEMS = f"test-set {dataset_spec()['item_noun']}"
 
-# Each figure: the cached artifacts it reads and its plot-only settings. Its script is
-# scripts/figures/<name>.py, an input too, so editing one script redraws only that figure.
-FIGURES = {
-    "markov_blanket": {"inputs": {}, "plot": {}},
-    "regression": {
-        "inputs": {
-            "experiments": expand("results/regression/{e}.npz", e=EXPERIMENTS),
-        },
-        "plot": {
-            "titles": [
-                config["regression"]["experiments"][e]["title"] for e in EXPERIMENTS
-            ],
-            "log_limits": config["plots"]["regression_log_limits"],
-        },
-    },
-    "mixture_samples": {
-        "inputs": {"samples": "results/mixture/samples.npz"},
-        "plot": {"n_samples": config["mixture"]["n_samples"]},
-    },
-    "mixture_conditionals": {
-        "inputs": {
-            "conditionals": expand(
-                "results/mixture/conditional_x1={v}.npz", v=CONDITIONS
-            ),
-        },
-        "plot": {"xlim": config["plots"]["conditional_xlim"]},
-    },
-    "vae_latents": {
-        "inputs": {"latents": vae_artifacts("latents", SHEET_SIZES)},
-        "plot": {
-            "titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES],
-            "points": config["plots"]["latent_points"],
-            "limit": config["plots"]["latent_limit"],
-            "items": TEST_ITEMS,
-        },
-    },
-    "vae_grids": {
-        "inputs": {"grids": vae_artifacts("grid", SHEET_SIZES)},
-        "plot": {"titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES]},
-    },
-    "vae_fullcov": {
-        "inputs": {
-            "latents": "results/vae/fullcov/latents.npz",
-            "grid": "results/vae/fullcov/grid.npz",
-        },
-        "plot": {
-            "title": config["vae"]["models"]["fullcov"]["title"],
-            "points": config["plots"]["latent_points"],
-            "limit": config["plots"]["fullcov_latent_limit"],
-            "items": TEST_ITEMS,
-        },
-    },
-}
-
-
-wildcard_constraints:
-    name="|".join(FIGURES),
-
-
-def figure_inputs(wildcards):
-    return {
-        **FIGURES[wildcards.name]["inputs"],
-        "script": str(ROOT / "scripts" / "figures" / f"{wildcards.name}.py"),
-        "code": module("plotting"),
-    }
-
-
-def figure_cfg(wildcards):
-    return {**FIGURES[wildcards.name]["plot"], "dpi": config["plots"]["dpi"]}
-
 
 def figure_path(name):
     return f"results/figures/{name}.png"
 
 
-def all_provenance():
-    """Records of every job upstream of the report, for its provenance appendix."""
-    return (
-        expand(prov("download", "{part}"), part=PARTS)
-        + expand(prov("parse_split", "{split}"), split=SPLITS)
-        + [prov("fuel_gauge"), prov("mixture_samples")]
-        + expand(prov("regression_experiment", "{e}"), e=EXPERIMENTS)
-        + expand(prov("mixture_conditional", "x1={v}"), v=CONDITIONS)
-        + expand(
-            prov("{step}", "{model}"),
-            step=["train_vae", "encode_latents", "decode_grid"],
-            model=MODELS,
-        )
-        + expand(prov("figure", "{name}"), name=FIGURES)
-    )
+# Values of each wildcard: the jobs a rule has are the combinations of its wildcards' values.
+# A new wildcard is one entry here (figure names come from the FIGURES table in figures.smk).
+WILDCARD_VALUES = {
+    "part": lambda: PARTS,
+    "split": lambda: SPLITS,
+    "experiment": lambda: EXPERIMENTS,
+    "value": lambda: CONDITIONS,
+    "model": lambda: MODELS,
+    "name": lambda: list(FIGURES),
+}
+REPORT_DIR = "results/report/"
+
+
+def rule_outputs(rule, key=None):
+    """Every output of every job of `rule` (or only its `key` output), from the config."""
+    values = {name: WILDCARD_VALUES[name]() for name in rule.wildcard_names}
+    return [
+        path
+        for name, pattern in rule.output._allitems()
+        if key is None or name == key
+        for path in expand(strip_wildcard_constraints(str(pattern)), **values)
+    ]
+
+
+def recorded_rules():
+    """The rules whose jobs write a provenance record (all but `all`)."""
+    return [rule for rule in workflow.rules if "prov" in rule.output.keys()]
+
+
+def every_artifact(wildcards=None):
+    """All artifacts of all jobs: `rule all` asks for them, so that a plain run rebuilds
+    an intermediate file that went missing (say, after an interrupted --forcerun)."""
+    return [path for rule in recorded_rules() for path in rule_outputs(rule)]
+
+
+def upstream_records(wildcards=None):
+    """Provenance records of every job that the report draws on (all but the report's own)."""
+    return [
+        path
+        for rule in recorded_rules()
+        if not any(out.startswith(REPORT_DIR) for out in rule_outputs(rule))
+        for path in rule_outputs(rule, "prov")
+    ]

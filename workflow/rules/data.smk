@@ -3,7 +3,7 @@
 
 rule download:
     input:
-        code=module("data"),
+        code=package_code("data"),
     output:
         raw="results/data/raw/{part}.gz",
         prov=prov("download", "{part}"),
@@ -11,6 +11,7 @@ rule download:
         log_path("download", "{part}"),
     benchmark:
         bench_path("download", "{part}")
+    localrule: True
     conda:
         ENV
     threads: 1
@@ -27,7 +28,7 @@ rule parse_split:
     input:
         images="results/data/raw/{split}_images.gz",
         labels="results/data/raw/{split}_labels.gz",
-        code=module("data"),
+        code=package_code("data"),
     output:
         arrays="results/data/{split}.npz",
         prov=prov("parse_split", "{split}"),
@@ -35,6 +36,7 @@ rule parse_split:
         log_path("parse_split", "{split}"),
     benchmark:
         bench_path("parse_split", "{split}")
+    localrule: True
     conda:
         ENV
     threads: 1

@@ -1,9 +1,70 @@
 # Figures: each rendered by its own script from cached artifacts only (never by retraining).
+# A new figure is one script scripts/figures/<name>.py plus one entry in FIGURES.
+
+# Each figure: the cached artifacts it reads and its plot-only settings. Its script is
+# scripts/figures/<name>.py, an input too, so editing one script redraws only that figure.
+FIGURES = {
+    "markov_blanket": {"inputs": {}, "plot": {}},
+    "regression": {
+        "inputs": {
+            "experiments": expand("results/regression/{e}.npz", e=EXPERIMENTS),
+        },
+        "plot": {
+            "titles": [
+                config["regression"]["experiments"][e]["title"] for e in EXPERIMENTS
+            ],
+            "log_limits": config["plots"]["regression_log_limits"],
+        },
+    },
+    "mixture_samples": {
+        "inputs": {"samples": "results/mixture/samples.npz"},
+        "plot": {"n_samples": config["mixture"]["n_samples"]},
+    },
+    "mixture_conditionals": {
+        "inputs": {
+            "conditionals": expand(
+                "results/mixture/conditional_x1={v}.npz", v=CONDITIONS
+            ),
+        },
+        "plot": {"xlim": config["plots"]["conditional_xlim"]},
+    },
+    "vae_latents": {
+        "inputs": {"latents": vae_artifacts("latents", SHEET_SIZES)},
+        "plot": {
+            "titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES],
+            "points": config["plots"]["latent_points"],
+            "limit": config["plots"]["latent_limit"],
+            "items": TEST_ITEMS,
+        },
+    },
+    "vae_grids": {
+        "inputs": {"grids": vae_artifacts("grid", SHEET_SIZES)},
+        "plot": {"titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES]},
+    },
+    "vae_fullcov": {
+        "inputs": {
+            "latents": "results/vae/fullcov/latents.npz",
+            "grid": "results/vae/fullcov/grid.npz",
+        },
+        "plot": {
+            "title": config["vae"]["models"]["fullcov"]["title"],
+            "points": config["plots"]["latent_points"],
+            "limit": config["plots"]["fullcov_latent_limit"],
+            "items": TEST_ITEMS,
+        },
+    },
+}
+
+
+wildcard_constraints:
+    name="|".join(FIGURES),
 
 
 rule figure:
     input:
-        unpack(figure_inputs),
+        unpack(lambda wildcards: FIGURES[wildcards.name]["inputs"]),
+        script=str(ROOT / "scripts" / "figures" / "{name}.py"),
+        code=package_code("plotting"),
     output:
         png=report(
             "results/figures/{name}.png",
@@ -16,6 +77,7 @@ rule figure:
         log_path("figure", "{name}"),
     benchmark:
         bench_path("figure", "{name}")
+    localrule: True
     conda:
         ENV
     threads: 1
@@ -23,6 +85,9 @@ rule figure:
         mem_mb=1000,
         runtime=5,
     params:
-        cfg=figure_cfg,
+        cfg=lambda wildcards: {
+            **FIGURES[wildcards.name]["plot"],
+            "dpi": config["plots"]["dpi"],
+        },
     script:
         "../../scripts/figures/{wildcards.name}.py"

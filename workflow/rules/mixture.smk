@@ -3,7 +3,7 @@
 
 rule mixture_samples:
     input:
-        code=module("mixture"),
+        code=package_code("mixture"),
     output:
         arrays="results/mixture/samples.npz",
         prov=prov("mixture_samples"),
@@ -11,6 +11,7 @@ rule mixture_samples:
         log_path("mixture_samples"),
     benchmark:
         bench_path("mixture_samples")
+    localrule: True
     conda:
         ENV
     threads: 1
@@ -25,7 +26,7 @@ rule mixture_samples:
 
 rule mixture_conditional:
     input:
-        code=module("mixture"),
+        code=package_code("mixture"),
     output:
         arrays="results/mixture/conditional_x1={value}.npz",
         prov=prov("mixture_conditional", "x1={value}"),
@@ -33,6 +34,7 @@ rule mixture_conditional:
         log_path("mixture_conditional", "x1={value}"),
     benchmark:
         bench_path("mixture_conditional", "x1={value}")
+    localrule: True
     conda:
         ENV
     threads: 1

@@ -3,7 +3,7 @@
 
 rule regression_experiment:
     input:
-        code=module("regression"),
+        code=package_code("regression"),
     output:
         arrays="results/regression/{experiment}.npz",
         prov=prov("regression_experiment", "{experiment}"),
@@ -11,6 +11,7 @@ rule regression_experiment:
         log_path("regression_experiment", "{experiment}"),
     benchmark:
         bench_path("regression_experiment", "{experiment}")
+    localrule: True
     conda:
         ENV
     threads: 1

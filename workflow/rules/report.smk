@@ -9,8 +9,8 @@ rule report_values:
         metrics=expand("results/vae/{model}/metrics.json", model=MODELS),
         runinfo=expand("results/vae/{model}/runinfo.json", model=MODELS),
         figures=[figure_path(name) for name in FIGURES],
-        records=all_provenance(),
-        code=module("report"),
+        records=upstream_records,
+        code=package_code("report"),
     output:
         json=report(
             "results/report/values.json",
@@ -22,6 +22,7 @@ rule report_values:
         log_path("report_values"),
     benchmark:
         bench_path("report_values")
+    localrule: True
     conda:
         ENV
     threads: 1
@@ -51,7 +52,7 @@ rule render_report:
     input:
         values="results/report/values.json",
         template=str(ROOT / "report" / "report.md"),
-        code=module("report"),
+        code=package_code("report"),
     output:
         markdown="results/report/report.md",
         prov=prov("render_report"),
@@ -59,6 +60,7 @@ rule render_report:
         log_path("render_report"),
     benchmark:
         bench_path("render_report")
+    localrule: True
     conda:
         ENV
     threads: 1
@@ -74,7 +76,7 @@ rule report_html:
         markdown="results/report/report.md",
         metadata=str(ROOT / "report" / "metadata.yaml"),
         figures=[figure_path(name) for name in FIGURES],
-        code=module(),
+        code=package_code(),
     output:
         document=report(
             "results/report/report.html",
@@ -86,6 +88,7 @@ rule report_html:
         log_path("report_html"),
     benchmark:
         bench_path("report_html")
+    localrule: True
     conda:
         ENV
     threads: 1

@@ -6,7 +6,7 @@ rule train_vae:
     input:
         train="results/data/train.npz",
         test="results/data/test.npz",
-        code=module("vae", "train"),
+        code=package_code("vae", "train"),
     output:
         weights="results/vae/{model}/weights.pt",
         metrics="results/vae/{model}/metrics.json",
@@ -37,7 +37,7 @@ rule encode_latents:
     input:
         weights="results/vae/{model}/weights.pt",
         test="results/data/test.npz",
-        code=module("vae", "train"),
+        code=package_code("vae", "train"),
     output:
         arrays="results/vae/{model}/latents.npz",
         prov=prov("encode_latents", "{model}"),
@@ -45,6 +45,7 @@ rule encode_latents:
         log_path("encode_latents", "{model}"),
     benchmark:
         bench_path("encode_latents", "{model}")
+    localrule: True
     conda:
         ENV
     threads: 1
@@ -60,7 +61,7 @@ rule encode_latents:
 rule decode_grid:
     input:
         weights="results/vae/{model}/weights.pt",
-        code=module("vae", "train"),
+        code=package_code("vae", "train"),
     output:
         arrays="results/vae/{model}/grid.npz",
         prov=prov("decode_grid", "{model}"),
@@ -68,6 +69,7 @@ rule decode_grid:
         log_path("decode_grid", "{model}"),
     benchmark:
         bench_path("decode_grid", "{model}")
+    localrule: True
     conda:
         ENV
     threads: 1

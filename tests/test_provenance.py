@@ -1,0 +1,154 @@
+"""Records, the input check, the job wrapper's error handling, artifact I/O and the audit,
+without a workflow run."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from prml_pipeline import artifacts, audit, provenance, records
+from prml_pipeline.artifacts import ArtifactError
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_record(rule: str, key: str, outputs: list[str], inputs: dict | None = None) -> None:
+    path = Path(f"results/provenance/{rule}/{key}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"rule": rule, "wildcards": {}, "inputs": inputs or {},
+                                "outputs": {out: records.sha256_file(out) for out in outputs}}))
+
+
+def make_artifact(path: str, text: str) -> str:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+    return path
+
+
+def test_sha256_matches_hashlib(workdir):
+    data = bytes(range(256)) * 5000
+    Path("blob").write_bytes(data)
+    assert records.sha256_file("blob") == hashlib.sha256(data).hexdigest()
+
+
+def test_record_lookup_by_output(workdir):
+    make_artifact("results/vae/small/metrics.json", "{}")
+    write_record("train_vae", "small", ["results/vae/small/metrics.json"])
+    assert records.producing_rule("./results/vae/small/metrics.json") == "train_vae"
+    assert records.producing_rule("results/other.json") is None
+    assert artifacts.remedy("results/vae/small/metrics.json") == (
+        "run `snakemake --cores all --forcerun train_vae`")
+
+
+def test_an_input_that_differs_from_its_record_is_refused(workdir):
+    path = make_artifact("results/vae/large/metrics.json", '{"test_neg_elbo": 172.1}')
+    write_record("train_vae", "large", [path])
+    provenance.verify_inputs([path, "src/unrecorded.py"])  # matches: no error
+    Path(path).write_text('{"test_neg_elbo": 122.1}')
+    with pytest.raises(ArtifactError) as info:
+        provenance.verify_inputs([path])
+    message = str(info.value)
+    assert message.startswith("results/vae/large/metrics.json does not match its provenance "
+                              "record (results/provenance/train_vae/large.json)")
+    assert "rule train_vae wrote it" in message
+    assert message.endswith("Remedy: run `snakemake --cores all --forcerun train_vae` to remake "
+                            "it (and what depends on it).")
+
+
+@pytest.mark.parametrize("code, remedy", [
+    (errno.ENOSPC, "free space on that file system"),
+    (errno.EACCES, "give your user read and write access"),
+    (errno.EROFS, "run from a writable folder"),
+])
+def test_os_errors_are_one_line_with_path_and_remedy(code, remedy):
+    line = provenance.describe_os_error(OSError(code, os.strerror(code), "results/x.npz"))
+    assert line.startswith(f"results/x.npz: {os.strerror(code)}. Remedy: {remedy}")
+    assert "\n" not in line
+
+
+def fake_job(tmp: Path, main_inputs: list[str]) -> SimpleNamespace:
+    return SimpleNamespace(
+        rule="demo", log=[str(tmp / "demo.log")], input=main_inputs, threads=1,
+        output=SimpleNamespace(prov=str(tmp / "prov.json"), items=lambda: []),
+        params=SimpleNamespace(items=lambda: []), wildcards=SimpleNamespace(items=lambda: []),
+        scriptdir=str(tmp))
+
+
+def test_a_full_disk_ends_the_job_with_one_line(workdir, capfd):
+    def main(smk):
+        raise OSError(errno.ENOSPC, "No space left on device", "results/vae/small/weights.pt")
+
+    smk = fake_job(workdir, [])
+    with pytest.raises(SystemExit) as info:
+        provenance.run_step(smk, main)
+    assert info.value.code == 1
+    err = capfd.readouterr().err
+    assert err == ("Error in rule demo: results/vae/small/weights.pt: No space left on device. "
+                   "Remedy: free space on that file system (or point the working directory "
+                   "elsewhere), then rerun the same command: finished jobs are kept.\n")
+    assert "Traceback" not in Path(smk.log[0]).read_text()
+    assert not Path(smk.output.prov).exists()
+
+
+def test_an_unwritable_log_folder_is_named(workdir, capfd):
+    smk = fake_job(workdir, [])
+    Path(smk.log[0]).mkdir()  # a folder where the log file should go: cannot be opened
+    with pytest.raises(SystemExit):
+        provenance.run_step(smk, lambda smk: None)
+    assert f"Error in rule demo: {smk.log[0]}: Is a directory" in capfd.readouterr().err
+
+
+def test_a_job_records_provenance_on_success(workdir):
+    smk = fake_job(workdir, [])
+    provenance.run_step(smk, lambda smk: {"answer": 42})
+    record = json.loads(Path(smk.output.prov).read_text())
+    assert record["rule"] == "demo" and record["extra"] == {"answer": 42}
+
+
+def test_every_writer_gives_the_same_file_mode(workdir):
+    old = os.umask(0o022)
+    try:
+        artifacts.save_json("a.json", {"x": 1})
+        artifacts.save_arrays("b.npz", x=np.arange(3))
+        with artifacts.atomic_open("c.gz") as handle:
+            handle.write(b"data")
+        with artifacts.atomic_path("d.pt") as tmp:
+            tmp.write_bytes(b"weights")
+    finally:
+        os.umask(old)
+    modes = {name: stat.S_IMODE(os.stat(name).st_mode)
+             for name in ("a.json", "b.npz", "c.gz", "d.pt")}
+    assert set(modes.values()) == {0o644}, modes
+    assert not list(workdir.glob(".*.part"))
+
+
+def test_an_interrupted_write_leaves_the_old_file(workdir):
+    artifacts.save_json("a.json", {"x": 1})
+    with pytest.raises(RuntimeError), artifacts.atomic_open("a.json") as handle:
+        handle.write(b"half")
+        raise RuntimeError("killed")
+    assert json.loads(Path("a.json").read_text()) == {"x": 1}
+    assert not list(workdir.glob(".*.part"))
+
+
+def test_audit_reports_an_unreadable_artifact_instead_of_crashing(workdir):
+    path = make_artifact("results/figures/f.png", "png")
+    write_record("figure", "f", [path])
+    os.unlink(path)
+    os.mkdir(path)  # a folder where the file should be: reading it fails with an OSError
+    findings, checked = audit.audit(Path("results"))
+    assert checked == 1
+    assert [(f.path, f.problem) for f in findings] == [("results/figures/f.png", "unreadable")]
+    assert "Is a directory" in findings[0].rule

@@ -1,0 +1,100 @@
+"""The report's template engine and the shaping of its values and tables (no workflow run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prml_pipeline import report
+from prml_pipeline.report import TemplateError, render
+
+
+def test_placeholders_and_formats():
+    text = render("p = {{ a.p | pct }}, x = {{ a.x | f3 }}, n = {{ n | int }}\n",
+                  {"a": {"p": 0.2125, "x": 1.23456}, "n": 7.0})
+    assert text == "p = 21.25\\%, x = 1.235, n = 7\n"
+
+
+def test_an_unknown_key_names_the_key_and_the_line():
+    with pytest.raises(TemplateError, match=r"report.md, line 3: .*no attribute 'missing'"):
+        render("one\ntwo\n{{ vae.missing }}\n", {"vae": {}})
+
+
+def test_an_unknown_format_names_the_line_and_the_formats():
+    with pytest.raises(TemplateError, match=r"line 2: No filter named 'f9'.*f2, f3"):
+        render("ok\n{{ x | f9 }}\n", {"x": 1})
+
+
+def test_loops_over_the_models_in_config_order():
+    models = [{"title": "A", "neg_elbo": 1.0}, {"title": "B", "neg_elbo": 2.5},
+              {"title": "C", "neg_elbo": 3.25}]
+    template = ('{% for m in models %}{{ m.neg_elbo | f2 }} for {{ m.title }}'
+                '{{ "." if loop.last else (" and " if loop.revindex == 2 else ", ") }}'
+                '{% endfor %}')
+    assert render(template, {"models": models}) == "1.00 for A, 2.50 for B and 3.25 for C."
+
+
+def record(rule, wildcards, script, inputs):
+    return {"rule": rule, "wildcards": wildcards, "script": {"path": script},
+            "code": {"commit": "0123456789abcdef", "dirty": False}, "inputs": inputs,
+            "machine": {"host": "h", "slurm_job_id": None, "threads": 1},
+            "time": {"start": "2026-01-01T00:00:00+00:00"}}
+
+
+def test_provenance_inputs_name_the_model_they_belong_to():
+    rec = record("figure", {"name": "vae_latents"}, "scripts/figures/vae_latents.py", {
+        "results/vae/small/latents.npz": "a" * 64, "results/vae/large/latents.npz": "b" * 64,
+        "src/prml_pipeline/plotting.py": "c" * 64})
+    table = report.provenance_table([("Figure: vae latents", rec)])
+    assert "vae/large/latents.npz bbbbbbbb, vae/small/latents.npz aaaaaaaa" in table
+    assert "plotting.py" not in table  # code is named by the commit, not as data
+    assert "rule `figure`, script `figures/vae_latents.py`, commit 0123456" in table
+    assert table.splitlines()[0].count("|") == 4  # three columns
+
+
+def test_report_values_from_made_up_artifacts():
+    models = {"small": {"title": "Small", "hidden": [10], "full_covariance": False},
+              "big": {"title": "Big", "hidden": [30, 10], "full_covariance": True}}
+    experiments = {"base": {"title": "Base", "x_mean": [0, 0], "x_var": [1, 1],
+                            "target_var": 0.1}}
+    cfg = {
+        "dataset": "mnist", "dataset_name": "MNIST", "item_noun": "digits",
+        "models": models, "experiments": experiments,
+        "regression": {"n_samples": 5, "noise_var": 0.1, "theta": [1, 2]},
+        "mixture": {"weights": [0.5, 0.5], "means": [[0, 0], [1, 1]],
+                    "covariances": [np.eye(2).tolist()] * 2, "n_samples": 100},
+        "bayesnet": {"p_b": [0.1, 0.9], "p_f": [0.1, 0.9], "p_d_given_g": [[0.9, 0.1],
+                     [0.1, 0.9]], "p_g_given_bf": [[[0.9, 0.1], [0.8, 0.2]],
+                                                   [[0.8, 0.2], [0.2, 0.8]]]},
+        "vae": {"batch_size": 50, "learning_rate": 0.001, "grid_size": 10},
+    }
+    records = [record("figure", {"name": "f"}, "scripts/figures/f.py", {}),
+               record("fuel_gauge", {}, "scripts/fuel_gauge.py", {}),
+               record("regression_experiment", {"experiment": "base"}, "s.py", {}),
+               record("mixture_conditional", {"value": "1"}, "s.py", {}),
+               *(record("train_vae", {"model": m}, "scripts/train_vae.py", {}) for m in models)]
+    values = report.report_values(
+        cfg, figures={"f": "results/figures/f.png"}, records=records,
+        fuel={"p_d0": 0.315, "p_f0_d0": 0.0667, "p_f0_given_d0": 0.2125, "p_b0_d0": 0.1,
+              "p_f0_b0_d0": 0.011, "p_f0_given_d0_b0": 0.1096},
+        regression={"base": {"post_mean": np.array([1.0, 2.0]), "post_cov": np.eye(2) * 0.5,
+                             "predictive_variance": np.array([0.2, 0.4])}},
+        conditionals=[{"value": np.float64(1.0), "weights": np.array([0.3, 0.7]),
+                       "means": np.array([[0.1], [0.9]])}],
+        metrics={"small": {"epochs": 3, "test_neg_elbo": 190.5},
+                 "big": {"epochs": 4, "test_neg_elbo": 150.25}},
+        runinfo={"small": {"train_seconds": 1.5, "device": "cpu"},
+                 "big": {"train_seconds": 3.0, "device": "cuda:0 (H100)"}},
+        code={"commit": "abcdef0123", "dirty": True})
+    assert [m["name"] for m in values["vae"]["models"]] == ["small", "big"]
+    assert values["vae"]["big"]["neg_elbo"] == 150.25
+    assert values["regression"]["base"]["var_theta0"] == 0.5
+    assert values["regression"]["base"]["mean_pred_var"] == pytest.approx(0.3)
+    assert values["meta"]["commit"] == "abcdef0 (dirty)"
+    assert values["mixture"]["components"] == "two"
+    assert values["mixture"]["covariance_phrase"] == "identity covariances"
+    assert "| Big | 784-30-10-2 | full | 4 | 150.25 | 3.0 | cuda:0 (H100) |" in (
+        values["tables"]["vae"])
+    assert "test $-$ELBO of Big" in values["tables"]["provenance_numbers"]
+    assert "| $p(F=0 \\mid D=0)$ | 0.2125 |" in values["tables"]["fuel_gauge"]
+    assert values["figures"]["f"]["note"].startswith("Made by `scripts/figures/f.py`")

@@ -1,0 +1,79 @@
+"""The report never vouches for bytes its records do not list; missing artifacts are remade."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import snakemake
+from test_faults import copy_run
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_hand_edited_number_never_reaches_the_report(tiny_run, tmp_path):
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
+    metrics = workdir / "results/vae/large/metrics.json"
+    data = json.loads(metrics.read_text())
+    data["test_neg_elbo"] = 122.0
+    metrics.write_text(json.dumps(data))  # still valid JSON, newer than the report
+    report = workdir / "results/report/report.md"
+    before = report.read_text()
+
+    done = snakemake(workdir, "--cores", "2", snakefile=snakefile, configfiles=configs,
+                     check=False)
+    assert done.returncode != 0
+    for text in ("results/vae/large/metrics.json does not match its provenance record",
+                 "rule train_vae wrote it", "snakemake --cores all --forcerun train_vae"):
+        assert text in done.stderr, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr.split("Logfile")[0]
+    # The report is as it was (or absent), never built from the edited number.
+    assert not report.exists() or report.read_text() == before
+    assert "122.00" not in before
+
+
+def test_a_changed_figure_byte_stops_the_report_and_names_the_figure(tiny_run, tmp_path):
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
+    figure = workdir / "results/figures/regression.png"
+    data = bytearray(figure.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    figure.write_bytes(bytes(data))
+    done = snakemake(workdir, "--cores", "2", snakefile=snakefile, configfiles=configs,
+                     check=False)
+    assert done.returncode != 0
+    assert "results/figures/regression.png does not match its provenance record" in done.stderr
+    assert "--forcerun figure" in done.stderr
+    assert "libpng" not in done.stderr
+
+
+def test_figures_lost_in_an_interrupted_forcerun_are_remade(tiny_run, tmp_path):
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
+    # What an interrupted `--forcerun figure` leaves: some figures deleted, records kept,
+    # and the weights of one model gone the same way.
+    lost = ["results/figures/vae_grids.png", "results/figures/regression.png",
+            "results/vae/small/weights.pt"]
+    for path in lost:
+        (workdir / path).unlink()
+    plan = snakemake(workdir, "-n", snakefile=snakefile, configfiles=configs).stdout
+    assert "Nothing to be done" not in plan
+    snakemake(workdir, "--cores", "2", snakefile=snakefile, configfiles=configs)
+    for path in lost:
+        assert (workdir / path).is_file(), path
+    audit = subprocess.run([sys.executable, "-m", "prml_pipeline.audit", "results"],
+                           cwd=workdir, capture_output=True, text=True)
+    assert audit.returncode == 0, audit.stdout
+    again = snakemake(workdir, "-n", snakefile=snakefile, configfiles=configs).stdout
+    assert "Nothing to be done" in again
+
+
+def test_a_batch_larger_than_the_training_set_is_refused(tiny_run, tmp_path):
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
+    done = snakemake(workdir, "--cores", "1", "results/vae/small/metrics.json",
+                     "--config", "vae={batch_size: 1000}", snakefile=snakefile,
+                     configfiles=configs, check=False)
+    assert done.returncode != 0
+    assert ("config key 'vae.batch_size' is 1000, more than the 600 training images of "
+            "dataset 'mnist'") in done.stderr, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr.split("Logfile")[0]
