@@ -7,7 +7,7 @@ from prml_pipeline.provenance import git_state, run_step
 
 def main(smk):
     cfg = smk.params.cfg
-    models = cfg["models"]
+    runs = [(model, seed) for model in cfg["models"] for seed in smk.params.seeds]
     values = report.report_values(
         cfg,
         figures=dict(zip(smk.params.figures, smk.input.figures, strict=True)),
@@ -19,8 +19,10 @@ def main(smk):
         },
         conditionals=[load_arrays(path, required=("value", "weights", "means"))
                       for path in smk.input.conditionals],
-        metrics=dict(zip(models, map(load_json, smk.input.metrics), strict=True)),
-        runinfo=dict(zip(models, map(load_json, smk.input.runinfo), strict=True)),
+        seeds=smk.params.seeds,
+        metrics=dict(zip(runs, map(load_json, smk.input.metrics), strict=True)),
+        runinfo=dict(zip(runs, map(load_json, smk.input.runinfo), strict=True)),
+        iwae=dict(zip(runs, map(load_json, smk.input.iwae), strict=True)),
         code=git_state(str(smk.scriptdir)),
     )
     save_json(smk.output.json, values)

@@ -67,13 +67,14 @@ def test_an_unrecorded_corrupt_file_gives_a_clear_error(tiny_run, tmp_path):
 
 def test_corrupt_weights_give_a_clear_error(tiny_run, tmp_path):
     workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
-    weights = workdir / "results/vae/medium/weights.pt"
+    weights = workdir / "results/vae/medium/seed42/weights.pt"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     done = snakemake(workdir, "--cores", "1", "--forcerun", "decode_grid",
                      "results/vae/medium/grid.npz", snakefile=snakefile, configfiles=configs,
                      check=False)
     assert done.returncode != 0
-    assert "results/vae/medium/weights.pt does not match its provenance record" in done.stderr
+    assert ("results/vae/medium/seed42/weights.pt does not match its provenance record"
+            in done.stderr)
     assert "--forcerun train_vae" in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr.split("Logfile")[0]
 
@@ -118,7 +119,7 @@ def slow_large_config(directory, epochs):
 
 def test_a_killed_training_job_resumes_to_identical_weights(tiny_server, tmp_path):
     server, md5s = tiny_server
-    target = "results/vae/large/weights.pt"
+    target = "results/vae/large/seed42/weights.pt"
     runs = {}
     for name in ("killed", "clean"):
         workdir = tmp_path / name
@@ -131,7 +132,7 @@ def test_a_killed_training_job_resumes_to_identical_weights(tiny_server, tmp_pat
                "--cores", "1", target, "--configfile", *map(str, configs)]
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
-    checkpoint = workdir / "results/checkpoints/large/checkpoint.pt"
+    checkpoint = workdir / "results/checkpoints/large/seed42/checkpoint.pt"
     deadline = time.monotonic() + 120
     while not checkpoint.is_file():
         assert job.poll() is None, "training ended before its first checkpoint"

@@ -44,23 +44,23 @@ def test_sha256_matches_hashlib(workdir):
 
 
 def test_record_lookup_by_output(workdir):
-    make_artifact("results/vae/small/metrics.json", "{}")
-    write_record("train_vae", "small", ["results/vae/small/metrics.json"])
-    assert records.producing_rule("./results/vae/small/metrics.json") == "train_vae"
+    make_artifact("results/vae/small/seed42/metrics.json", "{}")
+    write_record("train_vae", "small", ["results/vae/small/seed42/metrics.json"])
+    assert records.producing_rule("./results/vae/small/seed42/metrics.json") == "train_vae"
     assert records.producing_rule("results/other.json") is None
-    assert artifacts.remedy("results/vae/small/metrics.json") == (
+    assert artifacts.remedy("results/vae/small/seed42/metrics.json") == (
         "run `snakemake --cores all --forcerun train_vae`")
 
 
 def test_an_input_that_differs_from_its_record_is_refused(workdir):
-    path = make_artifact("results/vae/large/metrics.json", '{"test_neg_elbo": 172.1}')
+    path = make_artifact("results/vae/large/seed42/metrics.json", '{"test_neg_elbo": 172.1}')
     write_record("train_vae", "large", [path])
     provenance.verify_inputs([path, "src/unrecorded.py"])  # matches: no error
     Path(path).write_text('{"test_neg_elbo": 122.1}')
     with pytest.raises(ArtifactError) as info:
         provenance.verify_inputs([path])
     message = str(info.value)
-    assert message.startswith("results/vae/large/metrics.json does not match its provenance "
+    assert message.startswith("results/vae/large/seed42/metrics.json does not match its provenance "
                               "record (results/provenance/train_vae/large.json)")
     assert "rule train_vae wrote it" in message
     assert message.endswith("Remedy: run `snakemake --cores all --forcerun train_vae` to remake "
@@ -88,14 +88,14 @@ def fake_job(tmp: Path, main_inputs: list[str]) -> SimpleNamespace:
 
 def test_a_full_disk_ends_the_job_with_one_line(workdir, capfd):
     def main(smk):
-        raise OSError(errno.ENOSPC, "No space left on device", "results/vae/small/weights.pt")
+        raise OSError(errno.ENOSPC, "No space left on device", "results/vae/s/weights.pt")
 
     smk = fake_job(workdir, [])
     with pytest.raises(SystemExit) as info:
         provenance.run_step(smk, main)
     assert info.value.code == 1
     err = capfd.readouterr().err
-    assert err == ("Error in rule demo: results/vae/small/weights.pt: No space left on device. "
+    assert err == ("Error in rule demo: results/vae/s/weights.pt: No space left on device. "
                    "Remedy: free space on that file system (or point the working directory "
                    "elsewhere), then rerun the same command: finished jobs are kept.\n")
     assert "Traceback" not in Path(smk.log[0]).read_text()

@@ -66,13 +66,15 @@ def test_report_values_from_made_up_artifacts():
         "bayesnet": {"p_b": [0.1, 0.9], "p_f": [0.1, 0.9], "p_d_given_g": [[0.9, 0.1],
                      [0.1, 0.9]], "p_g_given_bf": [[[0.9, 0.1], [0.8, 0.2]],
                                                    [[0.8, 0.2], [0.2, 0.8]]]},
-        "vae": {"batch_size": 50, "learning_rate": 0.001, "grid_size": 10},
+        "vae": {"batch_size": 50, "learning_rate": 0.001, "grid_size": 10, "iwae_samples": 8,
+                "comparisons": [["big", "small"]]},
     }
     records = [record("figure", {"name": "f"}, "scripts/figures/f.py", {}),
                record("fuel_gauge", {}, "scripts/fuel_gauge.py", {}),
                record("regression_experiment", {"experiment": "base"}, "s.py", {}),
                record("mixture_conditional", {"value": "1"}, "s.py", {}),
-               *(record("train_vae", {"model": m}, "scripts/train_vae.py", {}) for m in models)]
+               *(record(rule, {"model": m, "seed": seed}, "s.py", {}) for m in models
+                 for seed in (1, 2) for rule in ("train_vae", "iwae_bound"))]
     values = report.report_values(
         cfg, figures={"f": "results/figures/f.png"}, records=records,
         fuel={"p_d0": 0.315, "p_f0_d0": 0.0667, "p_f0_given_d0": 0.2125, "p_b0_d0": 0.1,
@@ -81,20 +83,58 @@ def test_report_values_from_made_up_artifacts():
                              "predictive_variance": np.array([0.2, 0.4])}},
         conditionals=[{"value": np.float64(1.0), "weights": np.array([0.3, 0.7]),
                        "means": np.array([[0.1], [0.9]])}],
-        metrics={"small": {"epochs": 3, "test_neg_elbo": 190.5},
-                 "big": {"epochs": 4, "test_neg_elbo": 150.25}},
-        runinfo={"small": {"train_seconds": 1.5, "device": "cpu"},
-                 "big": {"train_seconds": 3.0, "device": "cuda:0 (H100)"}},
+        seeds=[1, 2],
+        metrics={("small", 1): {"epochs": 3, "test_neg_elbo": 190.5},
+                 ("small", 2): {"epochs": 3, "test_neg_elbo": 191.5},
+                 ("big", 1): {"epochs": 4, "test_neg_elbo": 150.25},
+                 ("big", 2): {"epochs": 4, "test_neg_elbo": 150.75}},
+        runinfo={(m, seed): {"train_seconds": 1.5 * seed, "device": "cpu"}
+                 for m in models for seed in (1, 2)},
+        iwae={("small", 1): {"test_neg_iwae": 185.0}, ("small", 2): {"test_neg_iwae": 186.0},
+              ("big", 1): {"test_neg_iwae": 148.0}, ("big", 2): {"test_neg_iwae": 149.0}},
         code={"commit": "abcdef0123", "dirty": True})
     assert [m["name"] for m in values["vae"]["models"]] == ["small", "big"]
-    assert values["vae"]["big"]["neg_elbo"] == 150.25
+    assert values["vae"]["big"]["neg_elbo"] == 150.5
+    assert values["vae"]["big"]["neg_elbo_sd"] == pytest.approx(0.5 / 2 ** 0.5)
+    assert values["vae"]["big"]["neg_iwae"] == 148.5
+    assert values["vae"]["comparisons"][0].startswith("The Big beats the Small: 148.50")
     assert values["regression"]["base"]["var_theta0"] == 0.5
     assert values["regression"]["base"]["mean_pred_var"] == pytest.approx(0.3)
     assert values["meta"]["commit"] == "abcdef0 (dirty)"
     assert values["mixture"]["components"] == "two"
     assert values["mixture"]["covariance_phrase"] == "identity covariances"
-    assert "| Big | 784-30-10-2 | full | 4 | 150.25 | 3.0 | cuda:0 (H100) |" in (
-        values["tables"]["vae"])
-    assert "test $-$ELBO of Big" in values["tables"]["provenance_numbers"]
+    assert ("| Big | 784-30-10-2 | full | 4 | 150.50 $\\pm$ 0.35 | 148.50 $\\pm$ 0.71 | 2.2 "
+            "| cpu |") in values["tables"]["vae"]
+    assert "(mean $\\pm$ sd, 2 seeds)" in values["tables"]["vae"]
+    assert "IWAE bound of Big, seed 2" in values["tables"]["provenance_numbers"]
+    assert values["tables"]["training"].count("| Big |") == 2
     assert "| $p(F=0 \\mid D=0)$ | 0.2125 |" in values["tables"]["fuel_gauge"]
     assert values["figures"]["f"]["note"].startswith("Made by `scripts/figures/f.py`")
+
+
+ONE_SEED = {"mean": 150.0, "sd": None, "n": 1}
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ({"mean": 140.0, "sd": 0.5, "n": 5}, {"mean": 150.0, "sd": 1.0, "n": 5},
+     "The A beats the B: 140.00 $\\pm$ 0.50 against 150.00 $\\pm$ 1.00 nats over 5 seeds, a "
+     "difference of 10.00 nats, more than twice the larger seed standard deviation (2.00)."),
+    ({"mean": 151.5, "sd": 0.2, "n": 3}, {"mean": 150.0, "sd": 0.5, "n": 3},
+     "The A does worse than the B: 151.50 $\\pm$ 0.20 against 150.00 $\\pm$ 0.50 nats over 3 "
+     "seeds, a difference of 1.50 nats, more than twice the larger seed standard deviation "
+     "(1.00)."),
+    ({"mean": 149.5, "sd": 0.4, "n": 5}, {"mean": 150.0, "sd": 0.3, "n": 5},
+     "The A and the B do not differ beyond seed-to-seed variation: 149.50 $\\pm$ 0.40 against "
+     "150.00 $\\pm$ 0.30 nats over 5 seeds, a difference of 0.50 nats, within twice the larger "
+     "seed standard deviation (0.80)."),
+    ({"mean": 140.0, "sd": None, "n": 1}, ONE_SEED,
+     "With a single seed per model there is no seed-to-seed spread to judge it by, so whether "
+     "the A beats the B stays open: 140.00 against 150.00 nats (difference -10.00)."),
+])
+def test_a_difference_is_called_only_beyond_the_seed_spread(a, b, expected):
+    assert report.comparison_sentence("A", "B", a, b) == expected
+
+
+def test_seed_statistics():
+    assert report.seed_stats([1.0, 2.0, 3.0]) == {"mean": 2.0, "sd": 1.0, "n": 3}
+    assert report.seed_stats([4.0]) == {"mean": 4.0, "sd": None, "n": 1}

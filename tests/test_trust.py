@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_hand_edited_number_never_reaches_the_report(tiny_run, tmp_path):
     workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
-    metrics = workdir / "results/vae/large/metrics.json"
+    metrics = workdir / "results/vae/large/seed42/metrics.json"
     data = json.loads(metrics.read_text())
     data["test_neg_elbo"] = 122.0
     metrics.write_text(json.dumps(data))  # still valid JSON, newer than the report
@@ -25,7 +25,7 @@ def test_a_hand_edited_number_never_reaches_the_report(tiny_run, tmp_path):
     done = snakemake(workdir, "--cores", "2", snakefile=snakefile, configfiles=configs,
                      check=False)
     assert done.returncode != 0
-    for text in ("results/vae/large/metrics.json does not match its provenance record",
+    for text in ("results/vae/large/seed42/metrics.json does not match its provenance record",
                  "rule train_vae wrote it", "snakemake --cores all --forcerun train_vae"):
         assert text in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr.split("Logfile")[0]
@@ -53,7 +53,7 @@ def test_figures_lost_in_an_interrupted_forcerun_are_remade(tiny_run, tmp_path):
     # What an interrupted `--forcerun figure` leaves: some figures deleted, records kept,
     # and the weights of one model gone the same way.
     lost = ["results/figures/vae_grids.png", "results/figures/regression.png",
-            "results/vae/small/weights.pt"]
+            "results/vae/small/seed42/weights.pt"]
     for path in lost:
         (workdir / path).unlink()
     plan = snakemake(workdir, "-n", snakefile=snakefile, configfiles=configs).stdout
@@ -70,7 +70,7 @@ def test_figures_lost_in_an_interrupted_forcerun_are_remade(tiny_run, tmp_path):
 
 def test_a_batch_larger_than_the_training_set_is_refused(tiny_run, tmp_path):
     workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
-    done = snakemake(workdir, "--cores", "1", "results/vae/small/metrics.json",
+    done = snakemake(workdir, "--cores", "1", "results/vae/small/seed42/metrics.json",
                      "--config", "vae={batch_size: 1000}", snakefile=snakefile,
                      configfiles=configs, check=False)
     assert done.returncode != 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -14,14 +15,16 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, snakemake, tiny_configs
+from test_faults import copy_run
 
 pytestmark = pytest.mark.slow
 
 # Artifacts whose bytes the seed and config determine (runinfo.json, provenance records, logs,
 # benchmarks and the compiled report carry wall times and dates by design).
 DETERMINISTIC = ("results/data/**/*", "results/bayesnet/*.json", "results/regression/*.npz",
-                 "results/mixture/*.npz", "results/vae/*/weights.pt",
-                 "results/vae/*/metrics.json", "results/vae/*/*.npz", "results/figures/*.png")
+                 "results/mixture/*.npz", "results/vae/*/seed42/weights.pt",
+                 "results/vae/*/seed42/metrics.json", "results/vae/*/seed42/iwae.json",
+                 "results/vae/*/*.npz", "results/figures/*.png")
 REPORT_CHAIN = {("report_values", ""), ("render_report", ""), ("report_html", ""),
                 ("report_pdf", ""), ("all", "")}
 
@@ -82,7 +85,8 @@ def test_changing_one_models_epochs_reruns_only_that_model(tiny_run, tmp_path):
         "full_covariance": False}}}}))
     jobs = planned_jobs(workdir, snakefile, (*configs, change))
     assert set(jobs) == REPORT_CHAIN | {
-        ("train_vae", "model=medium"), ("encode_latents", "model=medium"),
+        ("train_vae", "model=medium, seed=42"), ("iwae_bound", "model=medium, seed=42"),
+        ("encode_latents", "model=medium"),
         ("decode_grid", "model=medium"), ("figure", "name=vae_latents"),
         ("figure", "name=vae_grids")}
 
@@ -124,7 +128,7 @@ def test_audit_passes_then_flags_an_altered_artifact(tiny_run, tmp_path):
     clean = subprocess.run(audit, cwd=copy, capture_output=True, text=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert ", 0 problems" in clean.stdout
-    weights = copy / "results/vae/small/weights.pt"
+    weights = copy / "results/vae/small/seed42/weights.pt"
     weights.write_bytes(weights.read_bytes()[:-10])
     flagged = subprocess.run(audit, cwd=copy, capture_output=True, text=True)
     assert flagged.returncode == 1
@@ -136,12 +140,13 @@ def test_audit_passes_then_flags_an_altered_artifact(tiny_run, tmp_path):
 
 def test_provenance_record_of_a_training_job(tiny_run):
     workdir, _, _ = tiny_run
-    record = yaml.safe_load((workdir / "results/provenance/train_vae/small.json").read_text())
+    record_path = workdir / "results/provenance/train_vae/small/seed42.json"
+    record = yaml.safe_load(record_path.read_text())
     assert record["rule"] == "train_vae"
     assert record["script"]["path"] == "scripts/train_vae.py"
     assert len(record["script"]["git_blob"]) == 40
-    weights = workdir / "results/vae/small/weights.pt"
-    assert record["outputs"]["results/vae/small/weights.pt"] == hashlib.sha256(
+    weights = workdir / "results/vae/small/seed42/weights.pt"
+    assert record["outputs"]["results/vae/small/seed42/weights.pt"] == hashlib.sha256(
         weights.read_bytes()).hexdigest()
     assert set(record["inputs"]) >= {"results/data/train.npz", "results/data/test.npz"}
     assert record["seeds"] == {"seed": 42, "eval_seed": 0}
@@ -176,3 +181,38 @@ def test_two_clean_runs_give_identical_artifacts(tiny_run, tiny_server, tmp_path
 def test_repository_workflow_dry_runs_from_another_directory(tmp_path):
     done = snakemake(tmp_path, "-n", "--cores", "1", snakefile=REPO / "Snakefile")
     assert "train_vae" in done.stdout and "report_pdf" in done.stdout
+
+
+def test_iwae_bound_is_at_least_the_elbo_for_every_model(tiny_run):
+    workdir = tiny_run[0]
+    for model in ("small", "medium", "large", "fullcov"):
+        run = workdir / f"results/vae/{model}/seed42"
+        elbo = json.loads((run / "metrics.json").read_text())["test_neg_elbo"]
+        iwae = json.loads((run / "iwae.json").read_text())
+        assert iwae["samples"] == 32
+        # Both in nats per image, lower is better: -IWAE <= -ELBO (log p >= IWAE >= ELBO).
+        assert iwae["test_neg_iwae"] < elbo, model
+
+
+def test_replicates_add_one_training_job_per_model_and_seed(tiny_run, tmp_path):
+    workdir, snakefile, configs = tiny_run
+    change = tmp_path / "replicates.yaml"
+    change.write_text(yaml.safe_dump({"vae": {"replicates": 3}}))
+    jobs = planned_jobs(workdir, snakefile, (*configs, change))
+    runs = {(rule, f"model={m}, seed={s}") for rule in ("train_vae", "iwae_bound")
+            for m in ("small", "medium", "large", "fullcov") for s in (43, 44)}
+    # The figures keep the first seed: nothing but the new runs and the report is planned.
+    assert set(jobs) == REPORT_CHAIN | runs
+
+
+def test_replicate_seeds_differ_and_reproduce(tiny_run, tmp_path):
+    weights = {}
+    for copy in ("a", "b"):
+        workdir, snakefile, configs = copy_run(tiny_run, f"{tmp_path.name}-{copy}")
+        snakemake(workdir, "--cores", "2", "--config", "vae={replicates: 2}",
+                  "results/vae/small/seed43/weights.pt", snakefile=snakefile,
+                  configfiles=configs)
+        weights[copy] = {seed: (workdir / f"results/vae/small/seed{seed}/weights.pt").read_bytes()
+                         for seed in (42, 43)}
+    assert weights["a"][43] == weights["b"][43]  # a seed reproduces its weights
+    assert weights["a"][42] != weights["a"][43]  # and another seed gives others

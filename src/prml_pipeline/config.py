@@ -136,6 +136,13 @@ def check_config(config: Mapping[str, Any]) -> None:
 
     _require_distinct_file_names(mixture["condition_on"])
     _require_increasing(config["vae"]["grid_quantiles"], "vae.grid_quantiles")
+    for pair in config["vae"].get("comparisons", []):
+        unknown = [name for name in pair if name not in config["vae"]["models"]]
+        if unknown or pair[0] == pair[1]:
+            raise ConfigError(
+                f"config key 'vae.comparisons' holds {pair}: name two different models of "
+                f"vae.models ({', '.join(config['vae']['models'])})"
+            )
     plots = config["plots"]
     for key in ("regression_log_limits", "conditional_xlim"):
         if key in plots:

@@ -166,17 +166,61 @@ def conditionals_table(conditionals: Sequence[Mapping[str, Any]]) -> str:
                            "component means of $x_2$"], rows, "rll", widths=[10, 45, 45])
 
 
-def vae_table(models: Mapping[str, Mapping[str, Any]], metrics: Mapping[str, Mapping],
-              runinfo: Mapping[str, Mapping]) -> str:
+def seed_stats(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (None for one seed) and count of per-seed values."""
+    array = np.asarray(values, dtype=float)
+    return {"mean": float(array.mean()), "n": len(array),
+            "sd": float(array.std(ddof=1)) if len(array) > 1 else None}
+
+
+def fmt_stats(stats: Mapping[str, Any], digits: int = 2) -> str:
+    if stats["sd"] is None:
+        return f"{stats['mean']:.{digits}f}"
+    return f"{stats['mean']:.{digits}f} $\\pm$ {stats['sd']:.{digits}f}"
+
+
+def vae_table(models: Mapping[str, Mapping[str, Any]],
+              summary: Mapping[str, Mapping[str, Any]], iwae_samples: int) -> str:
+    """Per model: architecture, epochs, test -ELBO and -IWAE (mean ± sd over seeds when there
+    are several), mean training time and the device."""
+    n = next(iter(summary.values()))["neg_elbo"]["n"]
+    over = f" (mean $\\pm$ sd, {n} seeds)" if n > 1 else ""
     rows = []
     for name, model in models.items():
+        row = summary[name]
         rows.append((model["title"], "784-" + "-".join(map(str, model["hidden"])) + "-2",
-                     "full" if model["full_covariance"] else "diagonal",
-                     metrics[name]["epochs"], f"{metrics[name]['test_neg_elbo']:.2f}",
-                     f"{runinfo[name]['train_seconds']:.1f}", runinfo[name]["device"]))
+                     "full" if model["full_covariance"] else "diagonal", row["epochs"],
+                     fmt_stats(row["neg_elbo"]), fmt_stats(row["neg_iwae"]),
+                     f"{row['train_seconds']:.1f}", row["device"]))
     return markdown_table(["Model", "Encoder", "Covariance", "Epochs",
-                           "Test $-$ELBO (nats/image)", "Training time (s)", "Device"],
-                          rows, "lllrrrl", widths=[24, 16, 9, 7, 13, 11, 20])
+                           f"Test $-$ELBO{over}", f"Test $-\\log p$, IWAE $K={iwae_samples}$",
+                           "Training time (s)", "Device"],
+                          rows, "lllrrrrl", widths=[20, 14, 9, 6, 14, 14, 9, 14])
+
+
+def comparison_sentence(better: str, worse: str, a: Mapping[str, Any],
+                        b: Mapping[str, Any]) -> str:
+    """Whether model A (stats `a`) beats model B (stats `b`) on a lower-is-better measure.
+
+    A difference of the means counts only when it exceeds twice the larger of the two seed
+    standard deviations; with one seed there is no spread, and the sentence says so.
+    """
+    difference = a["mean"] - b["mean"]
+    numbers = f"{fmt_stats(a)} against {fmt_stats(b)} nats"
+    if a["sd"] is None or b["sd"] is None:
+        return (f"With a single seed per model there is no seed-to-seed spread to judge it by, "
+                f"so whether the {better} beats the {worse} stays open: {numbers} "
+                f"(difference {difference:+.2f}).")
+    threshold = 2 * max(a["sd"], b["sd"])
+    seeds = f"over {a['n']} seeds"
+    if abs(difference) > threshold:
+        verdict = "beats" if difference < 0 else "does worse than"
+        return (f"The {better} {verdict} the {worse}: {numbers} {seeds}, a difference of "
+                f"{abs(difference):.2f} nats, more than twice the larger seed standard "
+                f"deviation ({threshold:.2f}).")
+    return (f"The {better} and the {worse} do not differ beyond seed-to-seed variation: "
+            f"{numbers} {seeds}, a difference of {abs(difference):.2f} nats, within twice the "
+            f"larger seed standard deviation ({threshold:.2f}).")
 
 
 def provenance_table(named_records: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
@@ -195,17 +239,20 @@ def provenance_table(named_records: Sequence[tuple[str, Mapping[str, Any]]]) -> 
                           rows, widths=[22, 40, 38])
 
 
-def training_table(models: Mapping[str, Mapping[str, Any]],
+def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
                    records: Mapping[str, Mapping[str, Any]],
-                   runinfo: Mapping[str, Mapping]) -> str:
+                   runinfo: Mapping[tuple[str, int], Mapping]) -> str:
+    """Where each training run (model, seed) ran; `records` is keyed "model/seed"."""
     rows = []
     for name, model in models.items():
-        machine = records[name]["machine"]
-        rows.append((model["title"], machine["host"], machine.get("slurm_job_id") or "none",
-                     runinfo[name]["device"], machine["threads"],
-                     records[name]["time"]["start"]))
-    return markdown_table(["Model", "Host", "SLURM job", "Device", "Threads", "Started (UTC)"],
-                          rows, widths=[26, 12, 10, 22, 8, 22])
+        for seed in seeds:
+            record = records[f"{name}/{seed}"]
+            machine = record["machine"]
+            rows.append((model["title"], seed, machine["host"],
+                         machine.get("slurm_job_id") or "none", runinfo[(name, seed)]["device"],
+                         machine["threads"], record["time"]["start"]))
+    return markdown_table(["Model", "Seed", "Host", "SLURM job", "Device", "Threads",
+                           "Started (UTC)"], rows, widths=[24, 6, 12, 9, 19, 7, 23])
 
 
 def number_word(count: int) -> str:
@@ -225,31 +272,55 @@ def cpt_values(bayesnet: Mapping[str, Any]) -> dict[str, float]:
 
 
 def index_records(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str | None], Any]:
-    """Records by (rule, first wildcard value): ("train_vae", "small"), ("fuel_gauge", None)."""
-    return {(record["rule"], next(iter(record["wildcards"].values()), None)): record
+    """Records by rule and wildcard values: ("train_vae", "small/42"), ("fuel_gauge", None)."""
+    return {(record["rule"], "/".join(map(str, record["wildcards"].values())) or None): record
             for record in records}
+
+
+def summarise_runs(models: Mapping[str, Any], seeds: Sequence[int],
+                   metrics: Mapping[tuple[str, int], Mapping[str, Any]],
+                   runinfo: Mapping[tuple[str, int], Mapping[str, Any]],
+                   iwae: Mapping[tuple[str, int], Mapping[str, Any]]) -> dict[str, Any]:
+    """Per model, over its seeds: -ELBO and -IWAE statistics, mean training time, device."""
+    summary = {}
+    for name, model in models.items():
+        runs = [(name, seed) for seed in seeds]
+        devices = sorted({runinfo[run]["device"] for run in runs})
+        summary[name] = {
+            "name": name, "title": model["title"], "epochs": metrics[runs[0]]["epochs"],
+            "neg_elbo": seed_stats([metrics[run]["test_neg_elbo"] for run in runs]),
+            "neg_iwae": seed_stats([iwae[run]["test_neg_iwae"] for run in runs]),
+            "train_seconds": float(np.mean([runinfo[run]["train_seconds"] for run in runs])),
+            "device": ", ".join(devices),
+        }
+    return summary
 
 
 def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
                   records: Sequence[Mapping[str, Any]], fuel: Mapping[str, float],
                   regression: Mapping[str, Mapping[str, np.ndarray]],
-                  conditionals: Sequence[Mapping[str, Any]],
-                  metrics: Mapping[str, Mapping[str, Any]],
-                  runinfo: Mapping[str, Mapping[str, Any]],
+                  conditionals: Sequence[Mapping[str, Any]], seeds: Sequence[int],
+                  metrics: Mapping[tuple[str, int], Mapping[str, Any]],
+                  runinfo: Mapping[tuple[str, int], Mapping[str, Any]],
+                  iwae: Mapping[tuple[str, int], Mapping[str, Any]],
                   code: Mapping[str, Any]) -> dict[str, Any]:
     """Every number, phrase and table of the report, from loaded artifacts and records.
 
-    `figures` maps figure names to their paths; `regression`, `metrics` and `runinfo` are keyed
-    by experiment and model in the config's order; `code` is the commit state.
+    `figures` maps figure names to their paths; `regression` is keyed by experiment;
+    `metrics`, `runinfo` and `iwae` by (model, seed); `code` is the commit state.
     """
     by_job = index_records(records)
     experiments, models, mixture = cfg["experiments"], cfg["models"], cfg["mixture"]
     regression_numbers, regression_table = regression_values(experiments, regression)
-    model_values = {name: {"name": name, "title": models[name]["title"],
-                           "epochs": metrics[name]["epochs"],
-                           "neg_elbo": metrics[name]["test_neg_elbo"],
-                           "train_seconds": runinfo[name]["train_seconds"],
-                           "device": runinfo[name]["device"]} for name in models}
+    summary = summarise_runs(models, seeds, metrics, runinfo, iwae)
+    model_values = {name: {**row, "neg_elbo": row["neg_elbo"]["mean"],
+                           "neg_elbo_sd": row["neg_elbo"]["sd"],
+                           "neg_iwae": row["neg_iwae"]["mean"],
+                           "neg_iwae_sd": row["neg_iwae"]["sd"]}
+                    for name, row in summary.items()}
+    comparisons = [comparison_sentence(models[a]["title"], models[b]["title"],
+                                       summary[a]["neg_iwae"], summary[b]["neg_iwae"])
+                   for a, b in cfg["vae"]["comparisons"]]
     values: dict[str, Any] = {
         "meta": {
             "dataset": cfg["dataset"],
@@ -277,6 +348,10 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
             "batch_size": cfg["vae"]["batch_size"],
             "learning_rate": f"{cfg['vae']['learning_rate']:g}",
             "grid_size": cfg["vae"]["grid_size"],
+            "iwae_samples": cfg["vae"]["iwae_samples"],
+            "n_seeds": len(seeds),
+            "seeds": ", ".join(map(str, seeds)),
+            "comparisons": comparisons,
             "models": list(model_values.values()),
             **model_values,
         },
@@ -289,19 +364,22 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
            by_job[("regression_experiment", name)]) for name in experiments),
         *((f"mixing coefficients at $x_1 = {float(c['value']):g}$",
            by_job[("mixture_conditional", f"{float(c['value']):g}")]) for c in conditionals),
-        *((f"test $-$ELBO of {models[name]['title']}", by_job[("train_vae", name)])
-          for name in models),
+        *((f"test $-$ELBO of {models[name]['title']}, seed {seed}",
+           by_job[("train_vae", f"{name}/{seed}")]) for name in models for seed in seeds),
+        *((f"IWAE bound of {models[name]['title']}, seed {seed}",
+           by_job[("iwae_bound", f"{name}/{seed}")]) for name in models for seed in seeds),
     ]
     values["tables"] = {
         "fuel_gauge": fuel_gauge_table(fuel),
         "regression": regression_table,
         "mixture_conditionals": conditionals_table(conditionals),
-        "vae": vae_table(models, metrics, runinfo),
+        "vae": vae_table(models, summary, cfg["vae"]["iwae_samples"]),
         "provenance": provenance_table(
             [(f"Figure: {name.replace('_', ' ')}", by_job[("figure", name)])
              for name in figures]),
         "provenance_numbers": provenance_table(number_sources),
         "training": training_table(
-            models, {name: by_job[("train_vae", name)] for name in models}, runinfo),
+            models, seeds, {key: record for (rule, key), record in by_job.items()
+                            if rule == "train_vae"}, runinfo),
     }
     return values

@@ -1,7 +1,8 @@
 """The workflow under the SLURM profile on the local test cluster (.ci/slurm-up, docs/cluster.md).
 
-Training jobs must go through sbatch with a GPU request and run on one of the cluster's two fake
-GPUs; every other rule must stay on the submitting node; the artifacts must equal a local run's.
+A replicates run (two seeds per model): each (model, seed) training job must go through sbatch
+with a GPU request and run on one of the cluster's two fake GPUs; every other rule must stay on
+the submitting node; the artifacts must equal a local run's.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ pytestmark = [
 ]
 
 MODELS = sorted(yaml.safe_load((REPO / "tests/data/tiny.yaml").read_text())["vae"]["models"])
+SEEDS = (42, 43)  # vae.seed and the replicate vae.replicates = 2 adds
+RUNS = sorted(f"{model}_{seed}" for model in MODELS for seed in SEEDS)
 # The profile's 40 s before the first status check suits a shared cluster; the test cluster is
 # idle, so poll sooner (MinJobAge there is far above 3 x 5 s, as the squeue route needs).
 FAST_POLLING = ("--slurm-init-seconds-before-status-checks", "5",
@@ -71,7 +74,9 @@ def slurm_run(tmp_path_factory, tiny_server) -> SlurmRun:
     """The repository's workflow on tiny data with the slurm profile, then once more."""
     server, md5s = tiny_server
     workdir = tmp_path_factory.mktemp("slurm_run")
-    configs = tiny_configs(workdir, server, md5s)
+    replicates = workdir / "replicates.yaml"
+    replicates.write_text(yaml.safe_dump({"vae": {"replicates": len(SEEDS)}}))
+    configs = (*tiny_configs(workdir, server, md5s), replicates)
     args = ("--profile", str(REPO / "profiles/slurm"), *FAST_POLLING)
     first = snakemake(workdir, *args, configfiles=configs)
     second = snakemake(workdir, *args, configfiles=configs)
@@ -80,25 +85,28 @@ def slurm_run(tmp_path_factory, tiny_server) -> SlurmRun:
     return SlurmRun(workdir, output, second.stdout + second.stderr, slurm_records(run_id))
 
 
-def jobs_by_model(run: SlurmRun) -> dict[str, dict[str, str]]:
+def jobs_by_run(run: SlurmRun) -> dict[str, dict[str, str]]:
+    """Each submitted job by "<model>_<seed>", from the comment the executor gives it."""
     return {job["Comment"].removeprefix("rule_train_vae_wildcards_"): job
             for job in run.jobs.values()}
 
 
-def test_only_training_jobs_were_submitted_each_asking_for_one_gpu(slurm_run):
+def test_one_training_job_per_model_and_seed_each_asking_for_one_gpu(slurm_run):
     comments = sorted(job["Comment"] for job in slurm_run.jobs.values())
-    assert comments == [f"rule_train_vae_wildcards_{model}" for model in MODELS]
+    assert comments == [f"rule_train_vae_wildcards_{run}" for run in RUNS]
     for job_id, job in slurm_run.jobs.items():
         assert job["JobState"] == "COMPLETED", job
         # --gpus=1 is recorded as TresPerJob, --gres=gpu:1 as TresPerNode.
         gpu_request = job.get("TresPerJob") or job.get("TresPerNode", "")
         assert re.fullmatch(r"gres:gpu(:\w+)?:1", gpu_request), (job_id, gpu_request)
-    assert slurm_run.output.count("has been submitted with SLURM jobid") == len(MODELS)
+    assert slurm_run.output.count("has been submitted with SLURM jobid") == len(RUNS)
 
 
 def test_each_training_ran_inside_its_slurm_job_on_a_fake_gpu(slurm_run):
-    for model, job in jobs_by_model(slurm_run).items():
-        runinfo = json.loads((slurm_run.workdir / f"results/vae/{model}/runinfo.json").read_text())
+    for key, job in jobs_by_run(slurm_run).items():
+        model, seed = key.rsplit("_", 1)
+        run = slurm_run.workdir / f"results/vae/{model}/seed{seed}"
+        runinfo = json.loads((run / "runinfo.json").read_text())
         assert runinfo["slurm_job_id"] == job["JobId"]
         assert runinfo["cuda_visible_devices"] in ("0", "1")
 
@@ -106,7 +114,7 @@ def test_each_training_ran_inside_its_slurm_job_on_a_fake_gpu(slurm_run):
 def test_slurm_logs_exist_only_for_training_jobs(slurm_run):
     logs = slurm_run.workdir / ".snakemake/slurm_logs"
     assert sorted(path.name for path in logs.iterdir()) == ["rule_train_vae"]
-    expected = {f"{model}/{job['JobId']}.log" for model, job in jobs_by_model(slurm_run).items()}
+    expected = {f"{key}/{job['JobId']}.log" for key, job in jobs_by_run(slurm_run).items()}
     found = {str(path.relative_to(logs / "rule_train_vae"))
              for path in (logs / "rule_train_vae").glob("*/*.log")}
     assert found == expected
@@ -134,7 +142,7 @@ def test_job_completion_log_lists_every_training_job(slurm_run):
 def test_artifacts_equal_a_local_runs(slurm_run, tiny_run):
     local_workdir, _, _ = tiny_run
     local, cluster = digests(local_workdir), digests(slurm_run.workdir)
-    assert {f"results/vae/{model}/weights.pt" for model in MODELS} <= set(cluster)
+    assert {f"results/vae/{model}/seed42/weights.pt" for model in MODELS} <= set(cluster)
     assert len(cluster) >= 30
     assert cluster == local
 

@@ -21,6 +21,9 @@ ROOT = Path(os.path.relpath(Path(workflow.basedir).resolve()))
 # Software of every job under `--sdm conda` (path relative to the rule files).
 ENV = "../envs/pipeline.yaml"
 MODELS = list(config["vae"]["models"])
+# Replicate r of every model trains with seed vae.seed + r; figures use the first seed.
+SEEDS = [config["vae"]["seed"] + r for r in range(config["vae"]["replicates"])]
+FIGURE_SEED = SEEDS[0]
 EXPERIMENTS = list(config["regression"]["experiments"])
 PARTS = ["train_images", "train_labels", "test_images", "test_labels"]
 SPLITS = ["train", "test"]
@@ -30,6 +33,7 @@ wildcard_constraints:
     part="|".join(PARTS),
     split="|".join(SPLITS),
     model="|".join(MODELS),
+    seed=r"\d+",
     experiment="|".join(EXPERIMENTS),
 
 
@@ -107,9 +111,32 @@ def train_cfg(wildcards):
         "latent_dim": vae["latent_dim"],
         "batch_size": vae["batch_size"],
         "learning_rate": vae["learning_rate"],
-        "seed": vae["seed"],
+        "seed": int(wildcards.seed),
         "eval_seed": vae["eval_seed"],
     }
+
+
+def iwae_cfg(wildcards):
+    return {
+        **architecture_cfg(wildcards),
+        "samples": config["vae"]["iwae_samples"],
+        "eval_seed": config["vae"]["eval_seed"],
+    }
+
+
+def run_dir(model, seed):
+    """Folder of one training run: the weights and metrics of a (model, seed)."""
+    return f"results/vae/{model}/seed{seed}"
+
+
+def figure_weights(wildcards):
+    """Latents and grids (the figures) come from the first seed's weights."""
+    return f"{run_dir(wildcards.model, FIGURE_SEED)}/weights.pt"
+
+
+def every_run(name):
+    """`name` (metrics.json, runinfo.json, iwae.json) of every (model, seed), model-major."""
+    return [f"{run_dir(m, s)}/{name}" for m in MODELS for s in SEEDS]
 
 
 def architecture_cfg(wildcards):
@@ -151,6 +178,7 @@ WILDCARD_VALUES = {
     "experiment": lambda: EXPERIMENTS,
     "value": lambda: CONDITIONS,
     "model": lambda: MODELS,
+    "seed": lambda: SEEDS,
     "name": lambda: list(FIGURES),
 }
 REPORT_DIR = "results/report/"

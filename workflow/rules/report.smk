@@ -6,8 +6,9 @@ rule report_values:
         fuel_gauge="results/bayesnet/fuel_gauge.json",
         regression=expand("results/regression/{e}.npz", e=EXPERIMENTS),
         conditionals=expand("results/mixture/conditional_x1={v}.npz", v=CONDITIONS),
-        metrics=expand("results/vae/{model}/metrics.json", model=MODELS),
-        runinfo=expand("results/vae/{model}/runinfo.json", model=MODELS),
+        metrics=every_run("metrics.json"),
+        runinfo=every_run("runinfo.json"),
+        iwae=every_run("iwae.json"),
         figures=[figure_path(name) for name in FIGURES],
         records=upstream_records,
         code=package_code("report"),
@@ -44,6 +45,7 @@ rule report_values:
             "vae": {k: v for k, v in config["vae"].items() if k != "models"},
         },
         figures=list(FIGURES),
+        seeds=SEEDS,
     script:
         "../../scripts/report_values.py"
 

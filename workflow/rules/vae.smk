@@ -1,5 +1,6 @@
-# VAEs: train each size (GPU-tagged: submitted to the cluster under the slurm profile), then
-# cache test-set latent means and decoded inverse-CDF grids, which the figures read.
+# VAEs: train each size under each seed (GPU-tagged: submitted to the cluster under the slurm
+# profile), estimate its test log-likelihood, and cache the first seed's test-set latent means
+# and decoded inverse-CDF grids, which the figures read.
 
 
 rule train_vae:
@@ -8,14 +9,14 @@ rule train_vae:
         test="results/data/test.npz",
         code=package_code("vae", "train"),
     output:
-        weights="results/vae/{model}/weights.pt",
-        metrics="results/vae/{model}/metrics.json",
-        runinfo="results/vae/{model}/runinfo.json",
-        prov=prov("train_vae", "{model}"),
+        weights="results/vae/{model}/seed{seed}/weights.pt",
+        metrics="results/vae/{model}/seed{seed}/metrics.json",
+        runinfo="results/vae/{model}/seed{seed}/runinfo.json",
+        prov=prov("train_vae", "{model}/seed{seed}"),
     log:
-        log_path("train_vae", "{model}"),
+        log_path("train_vae", "{model}/seed{seed}"),
     benchmark:
-        bench_path("train_vae", "{model}")
+        bench_path("train_vae", "{model}/seed{seed}")
     conda:
         ENV
     # One thread per training job: on two cores two models train at once (see README).
@@ -28,14 +29,16 @@ rule train_vae:
         cfg=train_cfg,
         # Per-epoch checkpoints live outside the outputs: Snakemake deletes the outputs of a
         # failed job, and a rerun must find the checkpoint to resume from.
-        checkpoint_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}",
+        checkpoint_dir=lambda wildcards: (
+            f"results/checkpoints/{wildcards.model}/seed{wildcards.seed}"
+        ),
     script:
         "../../scripts/train_vae.py"
 
 
 rule encode_latents:
     input:
-        weights="results/vae/{model}/weights.pt",
+        weights=figure_weights,
         test="results/data/test.npz",
         code=package_code("vae", "train"),
     output:
@@ -60,7 +63,7 @@ rule encode_latents:
 
 rule decode_grid:
     input:
-        weights="results/vae/{model}/weights.pt",
+        weights=figure_weights,
         code=package_code("vae", "train"),
     output:
         arrays="results/vae/{model}/grid.npz",
@@ -80,3 +83,29 @@ rule decode_grid:
         cfg=grid_cfg,
     script:
         "../../scripts/decode_grid.py"
+
+
+# The importance-weighted bound (IWAE) from saved weights: changing K never retrains.
+rule iwae_bound:
+    localrule: True
+    input:
+        weights="results/vae/{model}/seed{seed}/weights.pt",
+        test="results/data/test.npz",
+        code=package_code("vae", "train", "iwae"),
+    output:
+        json="results/vae/{model}/seed{seed}/iwae.json",
+        prov=prov("iwae_bound", "{model}/seed{seed}"),
+    log:
+        log_path("iwae_bound", "{model}/seed{seed}"),
+    benchmark:
+        bench_path("iwae_bound", "{model}/seed{seed}")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        cfg=iwae_cfg,
+    script:
+        "../../scripts/iwae_bound.py"

@@ -1,0 +1,25 @@
+"""Importance-weighted estimate of one trained VAE's test log-likelihood (K from the config)."""
+
+import time
+
+from prml_pipeline.artifacts import load_arrays, save_json
+from prml_pipeline.iwae import negative_iwae_bound
+from prml_pipeline.provenance import run_step
+from prml_pipeline.train import load_model
+
+
+def main(smk):
+    cfg = smk.params.cfg
+    model = load_model(smk.input.weights, cfg["hidden"], cfg["full_covariance"],
+                       cfg["latent_dim"])
+    test = load_arrays(smk.input.test, required=("images",))
+    start = time.perf_counter()
+    bound = negative_iwae_bound(model, test["images"], cfg["samples"], seed=cfg["eval_seed"])
+    seconds = time.perf_counter() - start
+    print(f"-IWAE bound, K = {cfg['samples']}: {bound:.3f} nats per image ({seconds:.1f} s)")
+    save_json(smk.output.json, {"samples": cfg["samples"], "test_neg_iwae": bound,
+                                "n_test": len(test["images"])})
+    return {"seconds": round(seconds, 3)}
+
+
+run_step(snakemake, main)
