@@ -7,10 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the workflow needs: pandoc and LaTeX for the report, poppler for the tests,
-# Fashion-MNIST for offline runs.
+# Debian packages the workflow needs: pandoc and LaTeX for the report, Latin Modern Math for
+# the HTML's MathML, poppler and chromium (headless) for the tests, Fashion-MNIST for offline
+# runs.
 APT_PACKAGES := pandoc texlive-latex-recommended texlive-latex-extra latexmk lmodern \
-	poppler-utils dataset-fashion-mnist
+	fonts-lmodern poppler-utils dataset-fashion-mnist chromium
 # A one-node SLURM for the cluster test (.ci/slurm-up).
 APT_CLUSTER := slurm-wlm munge
 CORES ?= all
@@ -18,7 +19,8 @@ CORES ?= all
 DATASET ?= mnist
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup system-packages setup-cluster report quick test test-cluster lint bench audit clean
+.PHONY: setup system-packages setup-cluster report quick test test-cluster lint bench audit \
+	compare bundle unbundle crate clean
 
 setup: $(STAMP)
 
@@ -51,12 +53,14 @@ setup-cluster: setup
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends $$missing; fi
 
+# --cache: results of the expensive rules come back from .cache/ (or $$SNAKEMAKE_OUTPUT_CACHE)
+# when a setting is changed back or the dataset switched back.
 report: setup
-	$(BIN)/snakemake --cores $(CORES) --config dataset=$(DATASET) $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --cores $(CORES) --cache --config dataset=$(DATASET) $(SNAKEMAKE_ARGS)
 
 quick: DATASET = fashion-mnist
 quick: setup
-	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml \
+	$(BIN)/snakemake --cores $(CORES) --cache --configfile config/quick.yaml \
 		--config dataset=$(DATASET) $(SNAKEMAKE_ARGS)
 
 lint: setup
@@ -77,6 +81,22 @@ bench: setup
 
 audit: setup
 	$(BIN)/python -m prml_pipeline.audit results
+
+# make compare A=results B=../other-clone/results [OUT=comparison.html]
+OUT ?= comparison.html
+compare: setup
+	$(BIN)/python -m prml_pipeline.compare $(A) $(B) --out $(OUT)
+
+# One archive of results/ with its provenance and RO-Crate; unpack in a clone of the same commit.
+BUNDLE ?= prml-results.tar.gz
+bundle: setup
+	$(BIN)/python -m prml_pipeline.bundle pack results -o $(BUNDLE)
+
+unbundle: setup
+	$(BIN)/python -m prml_pipeline.bundle unpack $(BUNDLE)
+
+crate: setup
+	$(BIN)/python -m prml_pipeline.crate results
 
 clean:
 	rm -rf results .snakemake

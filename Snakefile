@@ -3,6 +3,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
@@ -17,6 +18,16 @@ os.environ.update(
 import yaml
 
 from prml_pipeline.config import coerce_overrides, describe_invalid_config
+
+# Between-workflow output cache (`--cache`; `make report` and profiles/slurm use it): the
+# expensive rules (`cache: True`) store their outputs under the hash of their script, params,
+# inputs and upstream steps, and a run that asks for the same hash again restores them
+# instead of recomputing. Point SNAKEMAKE_OUTPUT_CACHE at shared storage to share it.
+os.environ.setdefault(
+    "SNAKEMAKE_OUTPUT_CACHE", os.path.abspath(".cache/snakemake-outputs")
+)
+if workflow.workflow_settings.cache is not None:
+    os.makedirs(os.environ["SNAKEMAKE_OUTPUT_CACHE"], exist_ok=True)
 
 min_version("9.0")
 
@@ -41,6 +52,13 @@ include: "workflow/rules/mixture.smk"
 include: "workflow/rules/vae.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
+
+
+# After a run: the records as a Workflow Run RO-Crate, results/ro-crate-metadata.json.
+onsuccess:
+    from prml_pipeline.crate import refresh_crate
+
+    refresh_crate(Path("results"))
 
 
 # The report, and every artifact it is built from: a file that went missing is remade.

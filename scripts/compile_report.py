@@ -1,35 +1,87 @@
-"""Compile the filled report with pandoc: standalone HTML (MathML) or PDF (pdflatex)."""
+"""Compile the filled report with pandoc: standalone HTML (MathML) or PDF (pdflatex).
 
+The pandoc binary is `$PANDOC` when set (e.g. the pandoc 3 of pypandoc-binary or conda-forge),
+else `pandoc` on PATH; 2.17 and 3.x are both supported.
+"""
+
+import base64
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
 
 from prml_pipeline.artifacts import atomic_path
+from prml_pipeline.errors import PipelineError
 from prml_pipeline.provenance import run_step
 
 # Fixed dates and ids so that LaTeX and pandoc stamp nothing that changes between runs.
 REPRODUCIBLE_ENV = {"SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1", "TZ": "UTC"}
+# OpenType math fonts for the HTML's MathML, first found wins (Debian: fonts-lmodern).
+MATH_FONTS = [
+    ("Latin Modern Math", "/usr/share/texmf/fonts/opentype/public/lm-math/latinmodern-math.otf"),
+    ("Latin Modern Math", "/usr/share/fonts/opentype/public/lm-math/latinmodern-math.otf"),
+    ("STIX Two Math", "/usr/share/fonts/opentype/stix-word/STIXMath-Regular.otf"),
+]
+
+
+class CompileError(PipelineError):
+    """pandoc or its tools are missing or failed; the message says what to install or read."""
+
+
+def pandoc_version(pandoc):
+    try:
+        text = subprocess.run([pandoc, "--version"], capture_output=True, text=True,
+                              check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise CompileError(f"cannot run pandoc '{pandoc}' ({error}). Remedy: install pandoc "
+                           "(`make setup` does), or set PANDOC to a pandoc binary.") from None
+    return tuple(int(part) for part in re.search(r"pandoc\S* (\d+)\.(\d+)", text).groups())
+
+
+def html_header(css: Path, folder: Path) -> Path:
+    """Our style and the math font as a data: URL, for --include-in-header."""
+    found = next(((name, Path(path)) for name, path in MATH_FONTS if Path(path).is_file()), None)
+    if found is None:
+        raise CompileError("no OpenType math font found for the HTML report (looked for "
+                           f"{', '.join(path for _, path in MATH_FONTS)}). Remedy: "
+                           "`apt-get install fonts-lmodern` (`make setup` does).")
+    name, path = found
+    font = base64.b64encode(path.read_bytes()).decode()
+    header = folder / "header.html"
+    header.write_text(
+        "<style>\n"
+        f'@font-face {{ font-family: "{name}"; '
+        f'src: url(data:font/otf;base64,{font}) format("opentype"); }}\n'
+        f"{css.read_text().replace('Latin Modern Math', name)}</style>\n")
+    return header
 
 
 def main(smk):
     fmt = smk.params.format
     out = Path(smk.output.document)
-    args = ["pandoc", smk.input.markdown, smk.input.metadata, "--standalone",
+    pandoc = os.environ.get("PANDOC", "pandoc")
+    version = pandoc_version(pandoc)
+    args = [pandoc, smk.input.markdown, smk.input.metadata, "--standalone", "--toc",
             "--resource-path", os.getcwd()]
-    if fmt == "html":
-        args += ["--mathml", "--self-contained", "--toc"]
-    else:
-        args += ["--pdf-engine=pdflatex", "--toc"]
     env = {**os.environ, **REPRODUCIBLE_ENV}
     with tempfile.TemporaryDirectory() as tmpdir, atomic_path(out) as tmp:
+        if fmt == "html":
+            embed = ["--embed-resources"] if version >= (2, 19) else ["--self-contained"]
+            header = html_header(Path(smk.input.css), Path(tmpdir))
+            args += ["--mathml", *embed, "--include-in-header", str(header)]
+        else:
+            args += ["--pdf-engine=pdflatex"]
         target = Path(tmpdir) / f"report.{fmt}"
         done = subprocess.run([*args, "--output", str(target)], env=env, capture_output=True,
                               text=True)
         print(done.stdout + done.stderr)
         if done.returncode != 0:
-            raise RuntimeError(f"pandoc failed with exit code {done.returncode}; see the log")
+            raise CompileError(f"pandoc {'.'.join(map(str, version))} failed with exit code "
+                               f"{done.returncode} making {out}; its messages are in "
+                               f"{smk.log[0]}")
         tmp.write_bytes(target.read_bytes())
+    return {"pandoc": {"path": pandoc, "version": ".".join(map(str, version))}}
 
 
 run_step(snakemake, main)

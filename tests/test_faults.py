@@ -146,7 +146,7 @@ def test_a_killed_training_job_resumes_to_identical_weights(tiny_server, tmp_pat
     # A hard kill leaves Snakemake's lock behind; Snakemake's message says to unlock first.
     snakemake(workdir, "--unlock", configfiles=configs)
     snakemake(workdir, "--cores", "1", target, configfiles=configs)
-    log = (workdir / "results/logs/train_vae/large.log").read_text()
+    log = (workdir / "results/logs/train_vae/large/seed42.log").read_text()
     assert "resuming from epoch" in log
     assert not checkpoint.exists(), "the checkpoint outlived the finished job"
 

@@ -207,3 +207,19 @@ def test_figures_are_byte_identical_across_processes(tmp_path: Path) -> None:
         digest = [hashlib.sha256((d / name).read_bytes()).hexdigest() for d in (first, second)]
         assert digest[0] == digest[1], name
         assert b"Software" not in (first / name).read_bytes()  # no version stamp
+
+
+def test_latent_legend_names_the_classes() -> None:
+    import matplotlib.pyplot as plt
+
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+             "Sneaker", "Bag", "Ankle boot"]
+    fig, ax = plt.subplots()
+    plotting._digit_legend(fig, {9, 0, 3}, names)
+    texts = [text.get_text() for text in fig.legends[0].get_texts()]
+    plt.close(fig)
+    assert texts == ["T-shirt/top", "Dress", "Ankle boot"]
+    fig, ax = plt.subplots()
+    plotting._digit_legend(ax, {1, 7})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["1", "7"]
+    plt.close(fig)

@@ -132,7 +132,7 @@ def test_audit_passes_then_flags_an_altered_artifact(tiny_run, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-10])
     flagged = subprocess.run(audit, cwd=copy, capture_output=True, text=True)
     assert flagged.returncode == 1
-    assert re.search(r"altered\s+results/vae/small/weights\.pt\s+\(rule train_vae\)",
+    assert re.search(r"altered\s+results/vae/small/seed42/weights\.pt\s+\(rule train_vae\)",
                      flagged.stdout), flagged.stdout
     # encode_latents read the old weights: its record is now stale too.
     assert "stale" in flagged.stdout
@@ -209,8 +209,8 @@ def test_replicate_seeds_differ_and_reproduce(tiny_run, tmp_path):
     weights = {}
     for copy in ("a", "b"):
         workdir, snakefile, configs = copy_run(tiny_run, f"{tmp_path.name}-{copy}")
-        snakemake(workdir, "--cores", "2", "--config", "vae={replicates: 2}",
-                  "results/vae/small/seed43/weights.pt", snakefile=snakefile,
+        snakemake(workdir, "--cores", "2", "results/vae/small/seed43/weights.pt",
+                  "--config", "vae={replicates: 2}", snakefile=snakefile,
                   configfiles=configs)
         weights[copy] = {seed: (workdir / f"results/vae/small/seed{seed}/weights.pt").read_bytes()
                          for seed in (42, 43)}

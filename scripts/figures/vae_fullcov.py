@@ -12,7 +12,8 @@ def main(smk):
     points = cfg["points"]
     plot_full_covariance(latents["latents"][:points], latents["labels"][:points],
                          grid["images"], smk.output.png, dpi=cfg["dpi"], limits=cfg["limit"],
-                         title=cfg["title"], items=cfg["items"])
+                         title=cfg["title"], items=cfg["items"],
+                         class_names=cfg["class_names"])
 
 
 run_step(snakemake, main)

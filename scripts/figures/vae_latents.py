@@ -14,7 +14,7 @@ def main(smk):
         panels.append({"title": title, "latents": arrays["latents"][:points],
                        "labels": arrays["labels"][:points]})
     plot_latents(panels, smk.output.png, dpi=cfg["dpi"], limits=cfg["limit"],
-                 items=cfg["items"])
+                 items=cfg["items"], class_names=cfg["class_names"])
 
 
 run_step(snakemake, main)

@@ -18,7 +18,7 @@ from pathlib import Path
 from prml_pipeline.records import sha256_file
 
 # Folders of results/ that hold no artifacts of their own.
-UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints")
+UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints", "ro-crate-metadata.json")
 
 
 @dataclass(frozen=True)

@@ -298,9 +298,14 @@ def _draw_latents(ax: Axes, latents: np.ndarray, labels: np.ndarray, limits: flo
     return digits
 
 
-def _digit_legend(owner: Figure | Axes, digits: set[int]) -> None:
-    """One legend of digit colours, outside the data, with markers big enough to read."""
-    handles = [Line2D([], [], marker="o", linestyle="", markersize=7, label=str(digit),
+def _digit_legend(owner: Figure | Axes, digits: set[int],
+                  class_names: Sequence[str] | None = None) -> None:
+    """One legend of class colours, outside the data, with markers big enough to read; each
+    class is named by `class_names[label]` when given (T-shirt/top), else by its number."""
+    def name(label: int) -> str:
+        return class_names[label] if class_names and label < len(class_names) else str(label)
+
+    handles = [Line2D([], [], marker="o", linestyle="", markersize=7, label=name(digit),
                       color=_digit_colour(digit)) for digit in sorted(digits)]
     if isinstance(owner, Figure):
         owner.legend(handles=handles, title="Label", loc="outside right center")
@@ -342,8 +347,9 @@ def plot_latents(
     dpi: int,
     limits: float = 3.0,
     items: str = "test-set images",
+    class_names: Sequence[str] | None = None,
 ) -> None:
-    """Fig. 6: encoder means of each VAE, coloured by digit; dicts: title, latents, labels."""
+    """Fig. 6: encoder means of each VAE, coloured by class; dicts: title, latents, labels."""
     if not panels:
         raise ValueError("plot_latents needs at least one panel")
     fig, axs = plt.subplots(ncols=len(panels), squeeze=False, sharex=True, sharey=True,
@@ -353,7 +359,7 @@ def plot_latents(
         digits |= _draw_latents(ax, panel["latents"], panel["labels"], limits)
         ax.set_title(panel["title"])
         ax.label_outer()  # the y axis is shared: label it once, on the left
-    _digit_legend(fig, digits)
+    _digit_legend(fig, digits, class_names)
     counts = {len(panel["labels"]) for panel in panels}
     count = f"{counts.pop()} " if len(counts) == 1 else ""
     fig.suptitle(f"Means of latent distributions for {count}{items}, coloured by true label")
@@ -391,10 +397,11 @@ def plot_full_covariance(
     limits: float = 8.0,
     title: str = "Full-covariance VAE",
     items: str = "test-set images",
+    class_names: Sequence[str] | None = None,
 ) -> None:
     """Full-covariance VAE: latent means by digit (left) and its decoded latent grid (right)."""
     fig, (ax_lat, ax_grid) = plt.subplots(ncols=2, layout="compressed", figsize=(11.5, 5.4))
-    _digit_legend(ax_lat, _draw_latents(ax_lat, latents, labels, limits))
+    _digit_legend(ax_lat, _draw_latents(ax_lat, latents, labels, limits), class_names)
     ax_lat.set_title(f"Latent means of {np.asarray(labels).size} {items}")
     _draw_grid(ax_grid, images)
     ax_grid.set_title("Decoded images over a latent quantile grid")

@@ -168,11 +168,14 @@ def verify_inputs(paths: Iterable[str]) -> None:
             continue
         recorded = {os.path.normpath(out): digest for out, digest in record["outputs"].items()}
         if sha256_file(path) != recorded[os.path.normpath(path)]:
+            cached = (f" It is a link into the output cache ({os.path.realpath(path)}): delete "
+                      "that file too, or --cache restores it again." if os.path.islink(path)
+                      else "")
             raise ArtifactError(
                 f"{path} does not match its provenance record ({record['_path']}): it changed "
                 f"after rule {record['rule']} wrote it, so nothing may be built from it. "
                 f"Remedy: run `{rebuild_command(record['rule'])}` to remake it (and what "
-                "depends on it)."
+                f"depends on it).{cached}"
             )
 
 

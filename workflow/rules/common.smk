@@ -3,6 +3,7 @@
 # reruns only the jobs that read it (Snakemake's params trigger compares them).
 
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 from snakemake.io import strip_wildcard_constraints
@@ -160,6 +161,11 @@ def grid_cfg(wildcards):
 def vae_artifacts(kind, models):
     return [f"results/vae/{model}/{kind}.npz" for model in models]
 
+
+# Versions of the libraries that compute the cached results. A param of those rules, so that
+# the output cache's key (script, params, input files, upstream keys; the conda env only
+# under --sdm conda) also changes when pip installs another torch or numpy.
+NUMERIC_SOFTWARE = {name: version(name) for name in ("torch", "numpy")}
 
 SHEET_SIZES = ["small", "medium", "large"]
 # What the latent plots show, in the dataset's own words.

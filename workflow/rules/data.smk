@@ -9,8 +9,8 @@ rule download:
         prov=prov("download", "{part}"),
     log:
         log_path("download", "{part}"),
-    benchmark:
-        bench_path("download", "{part}")
+    # Kept in the output cache (see the Snakefile): a setting changed back restores it.
+    cache: True
     localrule: True
     conda:
         ENV
@@ -34,8 +34,8 @@ rule parse_split:
         prov=prov("parse_split", "{split}"),
     log:
         log_path("parse_split", "{split}"),
-    benchmark:
-        bench_path("parse_split", "{split}")
+    # Kept in the output cache (see the Snakefile): a setting changed back restores it.
+    cache: True
     localrule: True
     conda:
         ENV
@@ -45,5 +45,6 @@ rule parse_split:
         runtime=10,
     params:
         cfg=parse_cfg,
+        software=NUMERIC_SOFTWARE,
     script:
         "../../scripts/parse_split.py"

@@ -35,6 +35,7 @@ FIGURES = {
             "points": config["plots"]["latent_points"],
             "limit": config["plots"]["latent_limit"],
             "items": TEST_ITEMS,
+            "class_names": dataset_spec().get("labels"),
         },
     },
     "vae_grids": {
@@ -51,6 +52,7 @@ FIGURES = {
             "points": config["plots"]["latent_points"],
             "limit": config["plots"]["fullcov_latent_limit"],
             "items": TEST_ITEMS,
+            "class_names": dataset_spec().get("labels"),
         },
     },
 }

@@ -77,6 +77,7 @@ rule report_html:
     input:
         markdown="results/report/report.md",
         metadata=str(ROOT / "report" / "metadata.yaml"),
+        css=str(ROOT / "report" / "report.css"),
         figures=[figure_path(name) for name in FIGURES],
         code=package_code(),
     output:
@@ -104,6 +105,12 @@ rule report_html:
 
 
 use rule report_html as report_pdf with:
+    # The HTML's style sheet is not an input: a style change does not recompile the PDF.
+    input:
+        markdown="results/report/report.md",
+        metadata=str(ROOT / "report" / "metadata.yaml"),
+        figures=[figure_path(name) for name in FIGURES],
+        code=package_code(),
     output:
         document=report(
             "results/report/report.pdf",

@@ -15,8 +15,8 @@ rule train_vae:
         prov=prov("train_vae", "{model}/seed{seed}"),
     log:
         log_path("train_vae", "{model}/seed{seed}"),
-    benchmark:
-        bench_path("train_vae", "{model}/seed{seed}")
+    # Kept in the output cache (see the Snakefile): a setting changed back restores it.
+    cache: True
     conda:
         ENV
     # One thread per training job: on two cores two models train at once (see README).
@@ -27,6 +27,7 @@ rule train_vae:
         runtime=60,
     params:
         cfg=train_cfg,
+        software=NUMERIC_SOFTWARE,
         # Per-epoch checkpoints live outside the outputs: Snakemake deletes the outputs of a
         # failed job, and a rerun must find the checkpoint to resume from.
         checkpoint_dir=lambda wildcards: (
@@ -46,8 +47,8 @@ rule encode_latents:
         prov=prov("encode_latents", "{model}"),
     log:
         log_path("encode_latents", "{model}"),
-    benchmark:
-        bench_path("encode_latents", "{model}")
+    # Kept in the output cache (see the Snakefile): a setting changed back restores it.
+    cache: True
     localrule: True
     conda:
         ENV
@@ -57,6 +58,7 @@ rule encode_latents:
         runtime=10,
     params:
         cfg=architecture_cfg,
+        software=NUMERIC_SOFTWARE,
     script:
         "../../scripts/encode_latents.py"
 
@@ -70,8 +72,8 @@ rule decode_grid:
         prov=prov("decode_grid", "{model}"),
     log:
         log_path("decode_grid", "{model}"),
-    benchmark:
-        bench_path("decode_grid", "{model}")
+    # Kept in the output cache (see the Snakefile): a setting changed back restores it.
+    cache: True
     localrule: True
     conda:
         ENV
@@ -81,13 +83,13 @@ rule decode_grid:
         runtime=10,
     params:
         cfg=grid_cfg,
+        software=NUMERIC_SOFTWARE,
     script:
         "../../scripts/decode_grid.py"
 
 
 # The importance-weighted bound (IWAE) from saved weights: changing K never retrains.
 rule iwae_bound:
-    localrule: True
     input:
         weights="results/vae/{model}/seed{seed}/weights.pt",
         test="results/data/test.npz",
@@ -97,8 +99,9 @@ rule iwae_bound:
         prov=prov("iwae_bound", "{model}/seed{seed}"),
     log:
         log_path("iwae_bound", "{model}/seed{seed}"),
-    benchmark:
-        bench_path("iwae_bound", "{model}/seed{seed}")
+    # Kept in the output cache (see the Snakefile): a setting changed back restores it.
+    cache: True
+    localrule: True
     conda:
         ENV
     threads: 1
@@ -107,5 +110,6 @@ rule iwae_bound:
         runtime=30,
     params:
         cfg=iwae_cfg,
+        software=NUMERIC_SOFTWARE,
     script:
         "../../scripts/iwae_bound.py"

@@ -1,0 +1,45 @@
+"""The provenance records as a Workflow Run RO-Crate that other tools load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from rocrate.rocrate import ROCrate
+
+pytestmark = pytest.mark.slow
+
+
+def test_crate_loads_back_and_holds_every_artifact_with_its_checksum(tiny_run):
+    results = tiny_run[0] / "results"
+    crate = ROCrate(results)  # the rocrate library reads it back
+    graph = json.loads((results / "ro-crate-metadata.json").read_text())["@graph"]
+    root = next(entity for entity in graph if entity["@id"] == "./")
+    profiles = {profile["@id"] for profile in root["conformsTo"]}
+    assert "https://w3id.org/ro/wfrun/provenance/0.5" in profiles
+    # Ids are URI references: "conditional_x1=1.npz" is "conditional_x1%3D1.npz".
+    files = {unquote(entity.id): entity for entity in crate.data_entities}
+    recorded = {path.removeprefix("results/")
+                for record in map(json.loads, map(Path.read_text,
+                                                  (results / "provenance").rglob("*.json")))
+                for path in record["outputs"]}
+    assert recorded <= files.keys()
+    for path in recorded:
+        assert files[path]["sha256"] == hashlib.sha256((results / path).read_bytes()).hexdigest()
+
+    actions = crate.get_by_type("CreateAction")
+    assert len(actions) == len(list((results / "provenance").rglob("*.json")))
+    for figure in (results / "figures").glob("*.png"):
+        makers = [a for a in actions
+                  if any(r.id == f"figures/{figure.name}" for r in a["result"])]
+        assert len(makers) == 1, figure.name
+        action = makers[0]
+        assert action["instrument"].id == f"#code/scripts/figures/{figure.name[:-4]}.py"
+        assert action["startTime"] <= action["endTime"]
+        assert {s["name"] for s in action["softwareUsed"]} >= {"python", "snakemake", "numpy"}
+    training = next(a for a in actions if a.id == "#job/train_vae/model=small, seed=42")
+    assert {o.id for o in training["object"]} >= {"data/train.npz", "data/test.npz"}
+    assert "vae/small/seed42/weights.pt" in {r.id for r in training["result"]}
