@@ -129,8 +129,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from prml_pipeline.config import ConfigError
     from prml_pipeline.data import DataFormatError, DownloadError
     from prml_pipeline.report import TemplateError
+    from prml_pipeline.train import DivergenceError
 
-    return (ArtifactError, ConfigError, DataFormatError, DownloadError, TemplateError)
+    return (ArtifactError, ConfigError, DataFormatError, DivergenceError, DownloadError,
+            TemplateError)
 
 
 def build_record(smk: Any, extra: dict[str, Any], start: float, end: float) -> dict[str, Any]:

@@ -37,7 +37,7 @@ rule encode_latents:
     input:
         weights="results/vae/{model}/weights.pt",
         test="results/data/test.npz",
-        code=module("vae", "train"),
+        code=module("vae"),
     output:
         arrays="results/vae/{model}/latents.npz",
         prov=prov("encode_latents", "{model}"),
@@ -60,7 +60,7 @@ rule encode_latents:
 rule decode_grid:
     input:
         weights="results/vae/{model}/weights.pt",
-        code=module("vae", "train"),
+        code=module("vae"),
     output:
         arrays="results/vae/{model}/grid.npz",
         prov=prov("decode_grid", "{model}"),
