@@ -77,7 +77,7 @@ test-cluster: setup-cluster
 		status=$$?; .ci/slurm-down; exit $$status
 
 bench: setup
-	$(BIN)/python -m prml_pipeline.bench
+	$(BIN)/python -m benchmarks.bench
 
 audit: setup
 	$(BIN)/python -m prml_pipeline.audit results

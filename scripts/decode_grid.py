@@ -2,7 +2,7 @@
 
 from prml_pipeline.artifacts import save_arrays
 from prml_pipeline.provenance import run_step
-from prml_pipeline.train import decode_grid, load_model
+from prml_pipeline.vae import decode_grid, load_model
 
 
 def main(smk):

@@ -2,7 +2,7 @@
 
 from prml_pipeline.artifacts import load_arrays, save_arrays
 from prml_pipeline.provenance import run_step
-from prml_pipeline.train import latent_means, load_model
+from prml_pipeline.vae import latent_means, load_model
 
 
 def main(smk):

@@ -5,7 +5,7 @@ import time
 from prml_pipeline.artifacts import load_arrays, save_json
 from prml_pipeline.iwae import negative_iwae_bound
 from prml_pipeline.provenance import run_step
-from prml_pipeline.train import load_model
+from prml_pipeline.vae import load_model
 
 
 def main(smk):

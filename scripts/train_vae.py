@@ -9,40 +9,31 @@ from pathlib import Path
 from prml_pipeline.artifacts import load_arrays, save_json
 from prml_pipeline.config import ConfigError
 from prml_pipeline.provenance import run_step
-from prml_pipeline.train import save_weights, test_negative_elbo, train_vae
+from prml_pipeline.train import TrainSettings, train_vae
+from prml_pipeline.vae import mean_negative_elbo, save_weights
 
 
 def main(smk):
-    cfg = smk.params.cfg
+    settings = TrainSettings.from_config(smk.params.cfg, name=smk.wildcards.model)
     train = load_arrays(smk.input.train, required=("images",))
     test = load_arrays(smk.input.test, required=("images",))
-    if cfg["batch_size"] > len(train["images"]):
+    if settings.batch_size > len(train["images"]):
         raise ConfigError(
-            f"config key 'vae.batch_size' is {cfg['batch_size']}, more than the "
-            f"{len(train['images'])} training images of dataset '{cfg['dataset']}': an epoch "
+            f"config key 'vae.batch_size' is {settings.batch_size}, more than the "
+            f"{len(train['images'])} training images of dataset "
+            f"'{smk.params.cfg['dataset']}': an epoch "
             f"would be a single partial step. Set vae.batch_size to at most "
             f"{len(train['images'])}."
         )
     checkpoint_dir = Path(smk.params.checkpoint_dir)
-    result = train_vae(
-        train["images"],
-        hidden=cfg["hidden"],
-        full_covariance=cfg["full_covariance"],
-        epochs=cfg["epochs"],
-        batch_size=cfg["batch_size"],
-        learning_rate=cfg["learning_rate"],
-        seed=cfg["seed"],
-        latent_dim=cfg["latent_dim"],
-        threads=smk.threads,
-        checkpoint_dir=checkpoint_dir,
-        progress_file=sys.stderr,
-    )
-    neg_elbo = test_negative_elbo(result.model, test["images"], cfg["batch_size"],
-                                  seed=cfg["eval_seed"])
+    result = train_vae(train["images"], settings, threads=smk.threads,
+                       checkpoint_dir=checkpoint_dir, progress_file=sys.stderr)
+    neg_elbo = mean_negative_elbo(result.model, test["images"], settings.batch_size,
+                                  seed=settings.eval_seed)
     save_weights(result.model, smk.output.weights)
     # metrics.json holds only what the seed determines; timings and machine go to runinfo.json.
     save_json(smk.output.metrics, {
-        "epochs": cfg["epochs"],
+        "epochs": settings.epochs,
         "epoch_train_neg_elbo": result.epoch_losses,
         "test_neg_elbo": neg_elbo,
         "n_train": len(train["images"]),

@@ -30,7 +30,7 @@ def exact_negative_log_likelihood(model: VAE, images: np.ndarray) -> float:
     z = axis[:, None] if d == 1 else torch.cartesian_prod(axis, axis)
     model = model.double()
     with torch.no_grad():
-        logits = model.decode_logits(z)
+        logits = model.decode(z)
         x = torch.from_numpy(images.reshape(len(images), -1)).double()
         log_px_z = -func.binary_cross_entropy_with_logits(
             logits[None].expand(len(x), -1, -1), x[:, None].expand(-1, len(z), -1),

@@ -16,41 +16,21 @@ import math
 import numpy as np
 import torch
 import torch.distributions as dist
-import torch.nn.functional as func
 
-from prml_pipeline.vae import VAE
+from prml_pipeline.vae import VAE, log_likelihood, reparameterise
 
 # Rows of decoder output held at once (K samples x images), about 25 MB of float32 logits.
 _ROWS_PER_CHUNK = 8192
 
 
-def posterior(model: VAE, x: torch.Tensor) -> dist.Distribution:
-    """q(z | x) as a distribution with batch shape (B,) and event shape (d,)."""
-    mean, scale = model.encode(x)
-    if scale.dim() == 3:
-        return dist.MultivariateNormal(mean, scale_tril=scale)
-    return dist.Independent(dist.Normal(mean, scale), 1)
-
-
 def log_weights(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """log p(x | z_k) + log p(z_k) - log q(z_k | x) for K draws per image: (K, B)."""
-    x = x.reshape(x.shape[0], -1).to(model.mean_head.weight.dtype)
-    q = posterior(model, x)
-    eps = torch.randn((k, *q.batch_shape, *q.event_shape), generator=generator)
-    z = _sample(q, eps.to(x.device))
-    logits = model.decode_logits(z.reshape(-1, z.shape[-1])).reshape(k, x.shape[0], -1)
-    log_px_z = -func.binary_cross_entropy_with_logits(
-        logits, x.expand(k, -1, -1), reduction="none"
-    ).sum(-1)
+    mean, scale = model.encode(x)
+    q = model.posterior(x)
+    eps = torch.randn((k, *mean.shape), generator=generator).to(mean.device)
+    z = reparameterise(mean, scale, eps)
     log_pz = dist.Normal(0.0, 1.0).log_prob(z).sum(-1)
-    return log_px_z + log_pz - q.log_prob(z)
-
-
-def _sample(q: dist.Distribution, eps: torch.Tensor) -> torch.Tensor:
-    """z = m + L eps with noise drawn by the caller (so a seed fixes the estimate)."""
-    if isinstance(q, dist.MultivariateNormal):
-        return q.loc + torch.einsum("bij,kbj->kbi", q.scale_tril, eps)
-    return q.base_dist.loc + q.base_dist.scale * eps
+    return log_likelihood(model.decode(z), x) + log_pz - q.log_prob(z)
 
 
 def negative_iwae_bound(

@@ -41,7 +41,7 @@ rule encode_latents:
     input:
         weights=figure_weights,
         test="results/data/test.npz",
-        code=package_code("vae", "train"),
+        code=package_code("vae"),
     output:
         arrays="results/vae/{model}/latents.npz",
         prov=prov("encode_latents", "{model}"),
@@ -66,7 +66,7 @@ rule encode_latents:
 rule decode_grid:
     input:
         weights=figure_weights,
-        code=package_code("vae", "train"),
+        code=package_code("vae"),
     output:
         arrays="results/vae/{model}/grid.npz",
         prov=prov("decode_grid", "{model}"),
@@ -93,7 +93,7 @@ rule iwae_bound:
     input:
         weights="results/vae/{model}/seed{seed}/weights.pt",
         test="results/data/test.npz",
-        code=package_code("vae", "train", "iwae"),
+        code=package_code("vae", "iwae"),
     output:
         json="results/vae/{model}/seed{seed}/iwae.json",
         prov=prov("iwae_bound", "{model}/seed{seed}"),

@@ -1,0 +1,1 @@
+"""Developer tooling: the training benchmark and the sheet's reference loop it measures against."""

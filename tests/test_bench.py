@@ -1,0 +1,61 @@
+"""The benchmark and its baseline, the sheet's own training loop (benchmarks/)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.bench import MODELS, generated_images, matmul_shapes
+from benchmarks.sheet_loop import SheetImages
+from prml_pipeline.data import binarize
+from prml_pipeline.vae import VAE
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_sheet_transform_is_the_pixel_threshold():
+    """The baseline's per-sample transform yields exactly the binarized images we train on."""
+    raw = generated_images(40, seed=5)
+    raw[0, 0, :3] = [33, 34, 35]  # around the threshold: 33/255 < 0.1307 < 34/255
+    dataset = SheetImages(raw)
+    sheet = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    assert sheet.shape == (40, 1, 28, 28) and sheet.dtype == torch.float32
+    np.testing.assert_array_equal(sheet.reshape(40, 784).numpy(), binarize(raw, 0.1307))
+    assert sheet[0, 0, 0, :3].tolist() == [0.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_matmul_shapes_cover_every_layer_of_the_model(name):
+    """Forward and weight-gradient products for each layer, input gradients past the first."""
+    hidden, full = MODELS[name]
+    model = VAE(hidden, full_covariance=full)
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    shapes = matmul_shapes(hidden, full)
+    assert len(shapes) == 3 * len(layers) - 1
+    assert {(50, layer.in_features, layer.out_features) for layer in layers} <= set(shapes)
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    weights = sum(layer.weight.numel() for layer in layers)
+    first = layers[0].weight.numel()
+    assert flops == 2 * 50 * (3 * weights - first)
+
+
+@pytest.mark.slow
+def test_bench_quick_smoke():
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench", "--quick", "--epochs", "1",
+         "--models", "small,fullcov", "--data", "generated"],
+        capture_output=True, text=True, check=True, timeout=600, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1].startswith("speedup: min ") and lines[-1].endswith("x over sizes")
+    assert float(lines[-1].split()[2].rstrip("x")) > 1
+    rows = {line.split()[0]: line.split() for line in lines
+            if line.startswith(("small ", "fullcov "))}
+    assert set(rows) == {"small", "fullcov"}
+    for row in rows.values():
+        assert row[-1].endswith("%") and 0 < float(row[-1].rstrip("%")) <= 100
