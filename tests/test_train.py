@@ -19,7 +19,7 @@ import yaml
 from benchmarks.bench import generated_images
 from prml_pipeline import train
 from prml_pipeline.data import binarize
-from prml_pipeline.provenance import user_errors
+from prml_pipeline.errors import PipelineError
 from prml_pipeline.train import DivergenceError, TrainSettings
 from prml_pipeline.vae import VAE, negative_elbo
 
@@ -127,7 +127,7 @@ def test_divergence_stops_with_one_message(images, full):
     message = str(error.value)
     assert message.startswith("training of model 'tiny' diverged in epoch 1 of 3")
     assert "vae.learning_rate (now 50" in message and "\n" not in message
-    assert isinstance(error.value, user_errors())  # shown without a traceback
+    assert isinstance(error.value, PipelineError)  # shown without a traceback
 
 
 def test_resume_from_checkpoint_in_process(images, tmp_path):
