@@ -125,7 +125,7 @@ def test_divergence_stops_with_one_message(images, full):
     with pytest.raises(DivergenceError) as error:
         fit(images, epochs=3, learning_rate=50.0, full_covariance=full, log=log)
     message = str(error.value)
-    assert message.startswith("training of model 'tiny' diverged in epoch 1 of 3")
+    assert message.startswith("training of model 'tiny' (seed 3) diverged in epoch 1 of 3")
     assert "vae.learning_rate (now 50" in message and "\n" not in message
     assert isinstance(error.value, PipelineError)  # shown without a traceback
 

@@ -191,8 +191,9 @@ def _train(
         if not math.isfinite(loss_per_image):
             bar.close()
             raise DivergenceError(
-                f"training of model '{settings.name}' diverged in epoch {epoch + 1} of "
-                f"{settings.epochs}: the mean -ELBO per image is {loss_per_image}. Lower "
+                f"training of model '{settings.name}' (seed {settings.seed}) diverged in epoch "
+                f"{epoch + 1} of {settings.epochs}: the mean -ELBO per image is "
+                f"{loss_per_image}. Lower "
                 f"vae.learning_rate (now {settings.learning_rate:g}; the sheet uses 0.001) "
                 "in the config and rerun."
             )
