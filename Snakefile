@@ -23,11 +23,11 @@ from prml_pipeline.config import coerce_overrides, describe_invalid_config
 # expensive rules (`cache: True`) store their outputs under the hash of their script, params,
 # inputs and upstream steps, and a run that asks for the same hash again restores them
 # instead of recomputing. Point SNAKEMAKE_OUTPUT_CACHE at shared storage to share it.
-os.environ.setdefault(
+OUTPUT_CACHE = os.environ.setdefault(
     "SNAKEMAKE_OUTPUT_CACHE", os.path.abspath(".cache/snakemake-outputs")
 )
 if workflow.workflow_settings.cache is not None:
-    os.makedirs(os.environ["SNAKEMAKE_OUTPUT_CACHE"], exist_ok=True)
+    os.makedirs(OUTPUT_CACHE, exist_ok=True)
 
 min_version("9.0")
 

@@ -104,8 +104,10 @@ rule report_html:
         "../../scripts/compile_report.py"
 
 
-use rule report_html as report_pdf with:
-    # The HTML's style sheet is not an input: a style change does not recompile the PDF.
+# Its own rule, not `use rule report_html`: a rule made by `use rule` does not keep
+# `localrule`, and the HTML's style sheet is no input of the PDF.
+rule report_pdf:
+    localrule: True
     input:
         markdown="results/report/report.md",
         metadata=str(ROOT / "report" / "metadata.yaml"),
@@ -122,5 +124,13 @@ use rule report_html as report_pdf with:
         log_path("report_pdf"),
     benchmark:
         bench_path("report_pdf")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         format="pdf",
+    script:
+        "../../scripts/compile_report.py"
