@@ -16,8 +16,13 @@ def test_placeholders_and_formats():
 
 
 def test_an_unknown_key_names_the_key_and_the_line():
-    with pytest.raises(TemplateError, match=r"report.md, line 3: .*no attribute 'missing'"):
-        render("one\ntwo\n{{ vae.missing }}\n", {"vae": {}})
+    with pytest.raises(TemplateError, match=r"^report.md, line 3: no value 'vae.small.epochz';"):
+        render("one\ntwo\n{{ vae.small.epochs }} or {{ vae.small.epochz | int }}\n",
+               {"vae": {"small": {"epochs": 2}}})
+    with pytest.raises(TemplateError, match=r"^report.md, line 1: no value 'tablez';"):
+        render("{{ tablez.vae }}", {"tables": {}})
+    with pytest.raises(TemplateError, match=r"^report.md, line 2: no value 'm.elbo'"):
+        render("{% for m in models %}\n{{ m.elbo }}{% endfor %}", {"models": [{"x": 1}]})
 
 
 def test_an_unknown_format_names_the_line_and_the_formats():

@@ -37,6 +37,17 @@ class TemplateError(PipelineError, KeyError):
     """A placeholder names a value the pipeline does not produce, or an unknown format."""
 
 
+class _Unknown(jinja2.StrictUndefined):
+    """StrictUndefined whose error says which name is unknown, and nothing else, so that the
+    error can quote the placeholder it sits in."""
+
+    @property
+    def _undefined_message(self) -> str:
+        if self._undefined_hint or not isinstance(self._undefined_name, str):
+            return super()._undefined_message
+        return f"no value '{self._undefined_name}'"
+
+
 def _template_line(error: BaseException, name: str) -> int | None:
     """The template line an error was raised on (Jinja2 keeps it in the traceback)."""
     lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
@@ -44,11 +55,23 @@ def _template_line(error: BaseException, name: str) -> int | None:
     return lines[-1] if lines else getattr(error, "lineno", None)
 
 
+_TAG = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}")
+_KEY = re.compile(r"[A-Za-z_]\w*(?:\.\w+)*")
+
+
+def _unknown_keys(source_line: str, unknown: str) -> list[str]:
+    """The dotted keys in the line's placeholders up to the unknown name: vae.small.epochz."""
+    expressions = " ".join(a or b for a, b in _TAG.findall(source_line))
+    keys = [key.split(".") for key in _KEY.findall(expressions)]
+    return list(dict.fromkeys(".".join(parts[:parts.index(unknown) + 1])
+                              for parts in keys if unknown in parts))
+
+
 def render(template: str, values: Mapping[str, Any], name: str = _TEMPLATE_NAME) -> str:
     """Fill the template; an unknown key or format is an error naming it and its line."""
     environment = jinja2.Environment(loader=jinja2.FunctionLoader(
                                          lambda _: (template, name, lambda: True)),
-                                     undefined=jinja2.StrictUndefined, autoescape=False,
+                                     undefined=_Unknown, autoescape=False,
                                      keep_trailing_newline=True)
     environment.filters.update(FORMATS)
     try:
@@ -57,8 +80,13 @@ def render(template: str, values: Mapping[str, Any], name: str = _TEMPLATE_NAME)
         raise TemplateError(f"{name}, line {error.lineno}: {error.message} (formats: "
                             f"{', '.join(sorted(FORMATS))})") from None
     except jinja2.UndefinedError as error:
-        raise TemplateError(f"{name}, line {_template_line(error, name)}: {error.message}; the "
-                            "values are those in results/report/values.json") from None
+        line = _template_line(error, name)
+        unknown = re.fullmatch(r"no value '(\w+)'", error.message or "")
+        keys = (_unknown_keys(template.splitlines()[line - 1], unknown.group(1))
+                if line and unknown else [])
+        what = f"no value {' or '.join(map(repr, keys))}" if keys else error.message
+        raise TemplateError(f"{name}, line {line}: {what}; the values are those in "
+                            "results/report/values.json") from None
 
 
 # The PDF's table geometry (report/metadata.yaml: letter paper, 2.5 cm margins, tables in
