@@ -8,10 +8,18 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, snakemake
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config, validate
 
-from prml_pipeline.config import ConfigError, check_config, coerce_overrides
+from prml_pipeline.config import (
+    ConfigError,
+    check_config,
+    coerce_overrides,
+    describe_invalid_config,
+)
 
 DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 SMALL = DEFAULT["vae"]["models"]["small"]
 
 # (case, config override, text the error must contain) -- docs/reliability.md lists the same.
@@ -49,8 +57,32 @@ BAD_CONFIGS = [
 ]
 
 
+def check_as_the_snakefile_does(override: dict) -> None:
+    """What a run with `override` in a --configfile does before any job: merge it over the
+    defaults, validate against the schema, then the semantic checks (Snakefile, common.smk)."""
+    config = copy.deepcopy(DEFAULT)
+    update_config(config, copy.deepcopy(override))
+    coerce_overrides(config, DEFAULT)
+    try:
+        validate(config, schema=str(SCHEMA))
+    except WorkflowError as error:
+        raise ConfigError(describe_invalid_config(error)) from None
+    check_config(config)
+
+
 @pytest.mark.parametrize(("case", "override", "message"), BAD_CONFIGS,
                          ids=[case for case, _, _ in BAD_CONFIGS])
+def test_bad_config_is_refused_naming_the_key(case, override, message):
+    with pytest.raises(ConfigError) as info:
+        check_as_the_snakefile_does(override)
+    assert message in str(info.value)
+
+
+# One schema error and one semantic error, through a real run (the rest as above, in-process).
+@pytest.mark.parametrize(("case", "override", "message"),
+                         [case for case in BAD_CONFIGS if case[0] in
+                          ("wrong type", "probabilities not summing to 1")],
+                         ids=["schema", "semantic"])
 def test_bad_config_stops_before_any_job(case, override, message, tmp_path: Path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(override))
@@ -61,8 +93,10 @@ def test_bad_config_stops_before_any_job(case, override, message, tmp_path: Path
     assert not (tmp_path / "results").exists(), "a job ran despite the bad config"
 
 
-def test_default_config_passes_the_semantic_checks():
-    check_config(DEFAULT)
+@pytest.mark.parametrize("name", sorted(path.name for path in (REPO / "config").glob("*.yaml")))
+def test_shipped_config_files_pass_the_checks(name):
+    override = yaml.safe_load((REPO / "config" / name).read_text())
+    check_as_the_snakefile_does(override)
 
 
 def test_mixture_component_counts_must_agree():

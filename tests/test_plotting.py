@@ -186,6 +186,7 @@ RENDER_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # fresh Python processes: seconds each
 def test_figures_are_byte_identical_across_processes(tmp_path: Path) -> None:
     runs = []
     # Different hash seeds (no set order may leak into bytes) and different global rcParams.

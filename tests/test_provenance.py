@@ -1,5 +1,5 @@
-"""Records, the input check, the job wrapper's error handling, artifact I/O and the audit,
-without a workflow run."""
+"""Records, the input check, the job wrapper's error handling and the audit, without a
+workflow run (artifact I/O: tests/test_artifacts.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import errno
 import hashlib
 import json
 import os
-import stat
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from prml_pipeline import artifacts, audit, provenance, records
@@ -117,32 +115,6 @@ def test_a_job_records_provenance_on_success(workdir):
     assert record["rule"] == "demo" and record["extra"] == {"answer": 42}
 
 
-def test_every_writer_gives_the_same_file_mode(workdir):
-    old = os.umask(0o022)
-    try:
-        artifacts.save_json("a.json", {"x": 1})
-        artifacts.save_arrays("b.npz", x=np.arange(3))
-        with artifacts.atomic_open("c.gz") as handle:
-            handle.write(b"data")
-        with artifacts.atomic_path("d.pt") as tmp:
-            tmp.write_bytes(b"weights")
-    finally:
-        os.umask(old)
-    modes = {name: stat.S_IMODE(os.stat(name).st_mode)
-             for name in ("a.json", "b.npz", "c.gz", "d.pt")}
-    assert set(modes.values()) == {0o644}, modes
-    assert not list(workdir.glob(".*.part"))
-
-
-def test_an_interrupted_write_leaves_the_old_file(workdir):
-    artifacts.save_json("a.json", {"x": 1})
-    with pytest.raises(RuntimeError), artifacts.atomic_open("a.json") as handle:
-        handle.write(b"half")
-        raise RuntimeError("killed")
-    assert json.loads(Path("a.json").read_text()) == {"x": 1}
-    assert not list(workdir.glob(".*.part"))
-
-
 def test_audit_reports_an_unreadable_artifact_instead_of_crashing(workdir):
     path = make_artifact("results/figures/f.png", "png")
     write_record("figure", "f", [path])
@@ -152,3 +124,31 @@ def test_audit_reports_an_unreadable_artifact_instead_of_crashing(workdir):
     assert checked == 1
     assert [(f.path, f.problem) for f in findings] == [("results/figures/f.png", "unreadable")]
     assert "Is a directory" in findings[0].rule
+
+
+def test_the_package_imports_have_no_circle():
+    """Module-level and function-level imports among prml_pipeline's modules form no cycle."""
+    import ast
+
+    package = Path(provenance.__file__).parent
+    graph = {}
+    for path in package.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            imported |= {name.split(".")[1] for name in names
+                         if name.startswith("prml_pipeline.")
+                         and (package / f"{name.split('.')[1]}.py").is_file()}
+        graph[path.stem] = imported - {path.stem}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(step == goal or (step not in seen and reaches(step, goal, seen | {step}))
+                   for step in graph.get(start, ()))
+
+    assert graph["provenance"] >= {"artifacts", "records", "errors"}
+    assert [name for name in graph if reaches(name, name, set())] == []

@@ -16,8 +16,13 @@ def test_placeholders_and_formats():
 
 
 def test_an_unknown_key_names_the_key_and_the_line():
-    with pytest.raises(TemplateError, match=r"report.md, line 3: .*no attribute 'missing'"):
-        render("one\ntwo\n{{ vae.missing }}\n", {"vae": {}})
+    with pytest.raises(TemplateError, match=r"^report.md, line 3: no value 'vae.small.epochz';"):
+        render("one\ntwo\n{{ vae.small.epochs }} or {{ vae.small.epochz | int }}\n",
+               {"vae": {"small": {"epochs": 2}}})
+    with pytest.raises(TemplateError, match=r"^report.md, line 1: no value 'tablez';"):
+        render("{{ tablez.vae }}", {"tables": {}})
+    with pytest.raises(TemplateError, match=r"^report.md, line 2: no value 'm.elbo'"):
+        render("{% for m in models %}\n{{ m.elbo }}{% endfor %}", {"models": [{"x": 1}]})
 
 
 def test_an_unknown_format_names_the_line_and_the_formats():
@@ -138,3 +143,38 @@ def test_a_difference_is_called_only_beyond_the_seed_spread(a, b, expected):
 def test_seed_statistics():
     assert report.seed_stats([1.0, 2.0, 3.0]) == {"mean": 2.0, "sd": 1.0, "n": 3}
     assert report.seed_stats([4.0]) == {"mean": 4.0, "sd": None, "n": 1}
+
+
+def separator_widths(table: str) -> list[int]:
+    """The relative widths a pipe table gives pandoc: its separator's dashes, less the two
+    alignment marks of each column."""
+    return [len(cell) - 2 for cell in table.splitlines()[1].strip("|").split("|")]
+
+
+def test_no_column_is_narrower_than_its_longest_word():
+    long_path = "regression/x0_var_low_mean_high.npz"
+    rows = [(f"Figure {i}: a caption of several words", "rule `figure`, script "
+             "`figures/mixture_conditionals.py`, commit 0123456", f"{long_path} 82b574db, "
+             f"mixture/conditional_x1=1.npz 0036f8b5, vae/medium/seed42/weights.pt 212bc9da")
+            for i in range(3)]
+    widths = separator_widths(report.markdown_table(["Item", "Made by", "Input data"], rows))
+    assert widths[1] >= len("figures/mixture_conditionals.py")
+    assert widths[2] >= len(long_path)
+    assert widths[0] >= len("caption")
+    # The long text gets the room: the table fills the page instead of wrapping every word.
+    assert widths[2] > widths[1] > widths[0]
+    assert sum(widths) <= 110
+
+
+def test_a_narrow_table_keeps_its_natural_widths():
+    table = report.markdown_table(["Quantity", "Value"], [("$p(D=0)$", "0.3150")], "lr")
+    assert separator_widths(table) == [len("Quantity"), len("0.3150")]
+    assert table.splitlines()[1] == "|:---------|-------:|"
+
+
+def test_math_and_code_count_as_printed():
+    assert report.column_widths(["$\\sigma_y^2$", "`a_b`"], [("1", "2")]) == [3, 3]
+
+
+def test_training_times_are_printed_in_utc():
+    assert report.utc_time("2026-11-24T23:52:05+01:00") == "2026-11-24 22:52:05"

@@ -249,6 +249,7 @@ save_weights(VAE([16, 8], full_covariance=True), sys.argv[1])
 """
 
 
+@pytest.mark.slow  # fresh Python processes: seconds each
 def test_save_weights_bytes_are_deterministic_across_processes(tmp_path):
     paths = [tmp_path / "a.pt", tmp_path / "nested" / "b.pt"]
     for path in paths:

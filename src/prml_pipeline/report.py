@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
@@ -35,6 +37,17 @@ class TemplateError(PipelineError, KeyError):
     """A placeholder names a value the pipeline does not produce, or an unknown format."""
 
 
+class _Unknown(jinja2.StrictUndefined):
+    """StrictUndefined whose error says which name is unknown, and nothing else, so that the
+    error can quote the placeholder it sits in."""
+
+    @property
+    def _undefined_message(self) -> str:
+        if self._undefined_hint or not isinstance(self._undefined_name, str):
+            return super()._undefined_message
+        return f"no value '{self._undefined_name}'"
+
+
 def _template_line(error: BaseException, name: str) -> int | None:
     """The template line an error was raised on (Jinja2 keeps it in the traceback)."""
     lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
@@ -42,11 +55,23 @@ def _template_line(error: BaseException, name: str) -> int | None:
     return lines[-1] if lines else getattr(error, "lineno", None)
 
 
+_TAG = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}")
+_KEY = re.compile(r"[A-Za-z_]\w*(?:\.\w+)*")
+
+
+def _unknown_keys(source_line: str, unknown: str) -> list[str]:
+    """The dotted keys in the line's placeholders up to the unknown name: vae.small.epochz."""
+    expressions = " ".join(a or b for a, b in _TAG.findall(source_line))
+    keys = [key.split(".") for key in _KEY.findall(expressions)]
+    return list(dict.fromkeys(".".join(parts[:parts.index(unknown) + 1])
+                              for parts in keys if unknown in parts))
+
+
 def render(template: str, values: Mapping[str, Any], name: str = _TEMPLATE_NAME) -> str:
     """Fill the template; an unknown key or format is an error naming it and its line."""
     environment = jinja2.Environment(loader=jinja2.FunctionLoader(
                                          lambda _: (template, name, lambda: True)),
-                                     undefined=jinja2.StrictUndefined, autoescape=False,
+                                     undefined=_Unknown, autoescape=False,
                                      keep_trailing_newline=True)
     environment.filters.update(FORMATS)
     try:
@@ -55,19 +80,65 @@ def render(template: str, values: Mapping[str, Any], name: str = _TEMPLATE_NAME)
         raise TemplateError(f"{name}, line {error.lineno}: {error.message} (formats: "
                             f"{', '.join(sorted(FORMATS))})") from None
     except jinja2.UndefinedError as error:
-        raise TemplateError(f"{name}, line {_template_line(error, name)}: {error.message}; the "
-                            "values are those in results/report/values.json") from None
+        line = _template_line(error, name)
+        unknown = re.fullmatch(r"no value '(\w+)'", error.message or "")
+        keys = (_unknown_keys(template.splitlines()[line - 1], unknown.group(1))
+                if line and unknown else [])
+        what = f"no value {' or '.join(map(repr, keys))}" if keys else error.message
+        raise TemplateError(f"{name}, line {line}: {what}; the values are those in "
+                            "results/report/values.json") from None
+
+
+# The PDF's table geometry (report/metadata.yaml: letter paper, 2.5 cm margins, tables in
+# \footnotesize): the text width and a typewriter character's width in points, and the
+# padding LaTeX puts around each column. A little wide per character, to stay on the safe side.
+_TEXT_WIDTH_PT = 470.0
+_CHAR_PT = 4.4
+_COLUMN_PADDING_PT = 12.0
+
+
+def _printed(text: str) -> str:
+    """A cell roughly as printed: math without its markup (a command is one symbol), and
+    no code marks."""
+    def math(match: re.Match[str]) -> str:
+        return re.sub(r"[{}^_ ]", "", re.sub(r"\\[A-Za-z]+", "x", match.group(1)))
+    return re.sub(r"\$([^$]*)\$", math, text).replace("`", "")
+
+
+def _words(text: str) -> list[str]:
+    """The pieces a line should not break inside: words, paths, hashes, dates, numbers."""
+    return _printed(text).split()
+
+
+def column_widths(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    """Relative column widths (in characters) from the cells, so that no column is narrower
+    than its longest unbreakable word (a path, a hash, a number): no text runs into the next
+    column. What the page has beyond that goes to the columns with the most text."""
+    columns = list(zip(header, *rows, strict=True))
+    least = [max(len(word) for cell in column for word in _words(str(cell)) or [""]) or 1
+             for column in columns]
+    most = [max(len(_printed(str(cell))) for cell in column) or 1 for column in columns]
+    line = int((_TEXT_WIDTH_PT - _COLUMN_PADDING_PT * len(columns)) / _CHAR_PT)
+    if sum(most) <= line:
+        return most
+    spare = line - sum(least)
+    extra = [m - low for m, low in zip(most, least, strict=True)]
+    if spare <= 0 or not sum(extra):
+        return least  # wider than the page at any layout: keep every column legible
+    return [low + int(spare * e / sum(extra)) for low, e in zip(least, extra, strict=True)]
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
-                   align: str | None = None, widths: Sequence[int] | None = None) -> str:
+                   align: str | None = None) -> str:
     """A pandoc pipe table; `align` has one of l/r/c per column.
 
-    `widths` are relative column widths: pandoc reads them from the number of dashes in the
-    separator line when rows are long, and wraps cells to fit the page.
+    The dashes of the separator line are `column_widths` of the cells. When a line of the
+    table is longer than 72 characters, pandoc sets the table to the text width, wraps the
+    cells and takes the relative column widths from those dashes; a narrower table keeps its
+    natural widths.
     """
     align = align or "l" * len(header)
-    widths = widths or [3] * len(header)
+    widths = column_widths(header, rows)
     def separator(a: str, width: int) -> str:
         return (":" if a in "lc" else "-") + "-" * width + (":" if a in "rc" else "-")
     lines = ["| " + " | ".join(header) + " |",
@@ -155,7 +226,7 @@ def regression_values(experiments: Mapping[str, Mapping[str, Any]],
     table = markdown_table(
         ["Experiment", "$\\mu_x$", "diag $\\Sigma_x$", "$\\sigma_y^2$", "$\\mathbf{m}_N$",
          "Var $\\theta_0$", "Var $\\theta_1$", "Cov", "mean Var $\\hat y$"],
-        rows, "llllrrrrr", widths=[17, 9, 9, 6, 15, 9, 9, 8, 10])
+        rows, "llllrrrrr")
     return values, table
 
 
@@ -163,7 +234,7 @@ def conditionals_table(conditionals: Sequence[Mapping[str, Any]]) -> str:
     rows = [(f"{float(c['value']):g}", fmt_vector(c["weights"]),
              fmt_vector(np.asarray(c["means"]).ravel())) for c in conditionals]
     return markdown_table(["$x_1$", "new mixing coefficients $\\pi_k^{cond}$",
-                           "component means of $x_2$"], rows, "rll", widths=[10, 45, 45])
+                           "component means of $x_2$"], rows, "rll")
 
 
 def seed_stats(values: Sequence[float]) -> dict[str, Any]:
@@ -195,7 +266,7 @@ def vae_table(models: Mapping[str, Mapping[str, Any]],
     return markdown_table(["Model", "Encoder", "Covariance", "Epochs",
                            f"Test $-$ELBO{over}", f"Test $-\\log p$, IWAE $K={iwae_samples}$",
                            "Training time (s)", "Device"],
-                          rows, "lllrrrrl", widths=[20, 14, 9, 6, 14, 14, 9, 14])
+                          rows, "lllrrrrl")
 
 
 def comparison_sentence(better: str, worse: str, a: Mapping[str, Any],
@@ -236,7 +307,7 @@ def provenance_table(named_records: Sequence[tuple[str, Mapping[str, Any]]]) -> 
     rows = [(label, made_by(record), input_checksums(record)) for label, record in named_records]
     return markdown_table(["Item", "Made by (script in `scripts/`)",
                            "Input data (path in `results/`, SHA-256 short)"],
-                          rows, widths=[22, 40, 38])
+                          rows)
 
 
 def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
@@ -250,9 +321,14 @@ def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int]
             machine = record["machine"]
             rows.append((model["title"], seed, machine["host"],
                          machine.get("slurm_job_id") or "none", runinfo[(name, seed)]["device"],
-                         machine["threads"], record["time"]["start"]))
+                         machine["threads"], utc_time(record["time"]["start"])))
     return markdown_table(["Model", "Seed", "Host", "SLURM job", "Device", "Threads",
-                           "Started (UTC)"], rows, widths=[24, 6, 12, 9, 19, 7, 23])
+                           "Started (UTC)"], rows)
+
+
+def utc_time(timestamp: str) -> str:
+    """An ISO 8601 time as the tables print it, in UTC to the second: 2026-01-01 00:00:00."""
+    return datetime.fromisoformat(timestamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def number_word(count: int) -> str:

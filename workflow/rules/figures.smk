@@ -1,11 +1,19 @@
 # Figures: each rendered by its own script from cached artifacts only (never by retraining).
 # A new figure is one script scripts/figures/<name>.py plus one entry in FIGURES.
 
-# Each figure: the cached artifacts it reads and its plot-only settings. Its script is
-# scripts/figures/<name>.py, an input too, so editing one script redraws only that figure.
+# Each figure: what it shows (its label in `snakemake --report`), the cached artifacts it
+# reads and its plot-only settings. Its script is scripts/figures/<name>.py, an input too, so
+# editing one script redraws only that figure.
 FIGURES = {
-    "markov_blanket": {"inputs": {}, "plot": {}},
+    "markov_blanket": {
+        "shows": "the Markov blanket of a node x: parents, children and co-parents "
+        "(Bishop 8.9)",
+        "inputs": {},
+        "plot": {},
+    },
     "regression": {
+        "shows": "Bayesian linear regression, one row per experiment: log posterior over "
+        "(theta_1, theta_0) and posterior-predictive variance over (x_1, x_0)",
         "inputs": {
             "experiments": expand("results/regression/{e}.npz", e=EXPERIMENTS),
         },
@@ -17,10 +25,13 @@ FIGURES = {
         },
     },
     "mixture_samples": {
+        "shows": "samples from the Gaussian mixture of config.mixture",
         "inputs": {"samples": "results/mixture/samples.npz"},
         "plot": {"n_samples": config["mixture"]["n_samples"]},
     },
     "mixture_conditionals": {
+        "shows": "conditionals p(x2 | x1) of the mixture at each value of "
+        "config.mixture.condition_on, with the new mixing coefficients (Bishop 9.10)",
         "inputs": {
             "conditionals": expand(
                 "results/mixture/conditional_x1={v}.npz", v=CONDITIONS
@@ -29,6 +40,8 @@ FIGURES = {
         "plot": {"xlim": config["plots"]["conditional_xlim"]},
     },
     "vae_latents": {
+        "shows": "latent means of test-set images under the small, medium and large VAE, "
+        "coloured by true label",
         "inputs": {"latents": vae_artifacts("latents", SHEET_SIZES)},
         "plot": {
             "titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES],
@@ -39,10 +52,12 @@ FIGURES = {
         },
     },
     "vae_grids": {
+        "shows": "images decoded from an inverse-CDF grid of latents, for the three VAE sizes",
         "inputs": {"grids": vae_artifacts("grid", SHEET_SIZES)},
         "plot": {"titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES]},
     },
     "vae_fullcov": {
+        "shows": "the full-covariance VAE: test-set latent means and the decoded grid",
         "inputs": {
             "latents": "results/vae/fullcov/latents.npz",
             "grid": "results/vae/fullcov/grid.npz",
@@ -73,6 +88,10 @@ rule figure:
             caption="../report/figure.rst",
             category="Figures",
             subcategory="{name}",
+            labels=lambda wildcards: {
+                "figure": wildcards.name,
+                "shows": FIGURES[wildcards.name]["shows"],
+            },
         ),
         prov=prov("figure", "{name}"),
     log:
