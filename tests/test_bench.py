@@ -58,4 +58,5 @@ def test_bench_quick_smoke():
             if line.startswith(("small ", "fullcov "))}
     assert set(rows) == {"small", "fullcov"}
     for row in rows.values():
-        assert row[-1].endswith("%") and 0 < float(row[-1].rstrip("%")) <= 100
+        # A ratio of two timings: under load from other processes it can pass 100%.
+        assert row[-1].endswith("%") and float(row[-1].rstrip("%")) > 0
