@@ -54,11 +54,20 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
-# After a run: the records as a Workflow Run RO-Crate, results/ro-crate-metadata.json.
+# After a run: the records as a Workflow Run RO-Crate, results/ro-crate-metadata.json, and
+# the umask's file mode on what the output cache holds (it makes entries world-writable).
 onsuccess:
+    from prml_pipeline.artifacts import share_cached_artifacts
     from prml_pipeline.crate import refresh_crate
 
+    share_cached_artifacts("results")
     refresh_crate(Path("results"))
+
+
+onerror:
+    from prml_pipeline.artifacts import share_cached_artifacts
+
+    share_cached_artifacts("results")
 
 
 # The report, and every artifact it is built from: a file that went missing is remade.

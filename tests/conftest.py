@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -61,7 +62,10 @@ def snakemake(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile",
     command = [SNAKEMAKE, "-s", str(snakefile), "--directory", str(workdir), *args]
     if configfiles:
         command += ["--configfile", *map(str, configfiles)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    # Each run's output cache is its workdir's own .cache/ (the Snakefile's default), never a
+    # cache the caller's environment points at: a test must not find another run's results.
+    env = {key: value for key, value in os.environ.items() if key != "SNAKEMAKE_OUTPUT_CACHE"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({done.returncode}):\n"
                              f"{done.stdout[-4000:]}\n{done.stderr[-8000:]}")

@@ -100,6 +100,42 @@ def test_a_full_disk_ends_the_job_with_one_line(workdir, capfd):
     assert not Path(smk.output.prov).exists()
 
 
+@pytest.mark.parametrize("code, remedy", [
+    (errno.ENOSPC, "free space on that file system"),
+    (errno.EACCES, "give your user read and write access"),
+    (errno.EROFS, "run from a writable folder"),
+])
+def test_a_failed_write_names_the_artifact_not_a_temporary_file(workdir, capfd, monkeypatch,
+                                                                code, remedy):
+    """A write or fsync that fails (a full disk) raises an OSError without a file name; the
+    message must still name the artifact, never the hidden temporary file."""
+    def failing_fsync(fd):
+        raise OSError(code, os.strerror(code))
+
+    def main(smk):
+        artifacts.save_json("results/vae/s/metrics.json", {"test_neg_elbo": 1.0})
+
+    monkeypatch.setattr(artifacts.os, "fsync", failing_fsync)
+    smk = fake_job(workdir, [])
+    with pytest.raises(SystemExit):
+        provenance.run_step(smk, main)
+    err = capfd.readouterr().err
+    assert err.startswith(f"Error in rule demo: results/vae/s/metrics.json: {os.strerror(code)}. "
+                          f"Remedy: {remedy}")
+    assert err.count("\n") == 1
+    assert os.listdir("results/vae/s") == []  # no half-written file, no temporary left behind
+
+
+def test_a_failed_temporary_file_names_the_artifact(workdir, monkeypatch):
+    def refuse(prefix, suffix, dir):  # as mkstemp fails in a folder the user cannot write
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), f"{dir}/{prefix}k2j.part")
+
+    monkeypatch.setattr(artifacts.tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError) as info:
+        artifacts.save_json("results/ro/x.json", {})
+    assert info.value.filename == "results/ro/x.json"
+
+
 def test_an_unwritable_log_folder_is_named(workdir, capfd):
     smk = fake_job(workdir, [])
     Path(smk.log[0]).mkdir()  # a folder where the log file should go: cannot be opened
@@ -124,6 +160,18 @@ def test_audit_reports_an_unreadable_artifact_instead_of_crashing(workdir):
     assert checked == 1
     assert [(f.path, f.problem) for f in findings] == [("results/figures/f.png", "unreadable")]
     assert "Is a directory" in findings[0].rule
+
+
+def test_audit_reports_a_malformed_record_instead_of_crashing(workdir):
+    path = make_artifact("results/figures/f.png", "png")
+    write_record("figure", "f", [path])
+    record = Path("results/provenance/figure/f.json")
+    record.write_text(json.dumps({**json.loads(record.read_text()), "outputs": [path]}))
+    findings, checked = audit.audit(Path("results"))
+    assert [(f.path, f.problem) for f in findings] == [
+        ("results/provenance/figure/f.json", "unreadable"), ("results/figures/f.png", "unrecorded")]
+    assert "not maps of path to SHA-256" in findings[0].rule
+    provenance.verify_inputs([path])  # lookups skip the malformed record instead of crashing
 
 
 def test_the_package_imports_have_no_circle():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -48,19 +49,51 @@ def _umask() -> int:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only on success."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are shared like any file
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are shared as any file
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
+    except OSError as error:
+        # A failed write, fsync or close (a full disk) names no file, a failed mkstemp names the
+        # hidden temporary one: either way the user needs the artifact's path.
+        named = error.filename
+        if named is None or Path(named).name.startswith(f".{target.name}."):
+            error.filename, error.filename2 = os.fspath(target), None
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def share_cached_artifacts(results: str | os.PathLike[str]) -> list[Path]:
+    """Give the cache entries that artifacts under `results` link to the umask's file mode.
+
+    Snakemake's output cache (`--cache`) moves a cached rule's outputs into the cache, makes
+    them readable *and writable* by everyone (0666) and links them back. Entries are never
+    rewritten in place, so read access is all that sharing needs: this restores the mode every
+    other artifact has. Entries of another user, which we may not change, are left alone.
+    Returns the entries changed.
+    """
+    mode = 0o666 & ~_umask()
+    changed = []
+    for link in Path(results).rglob("*"):
+        if not link.is_symlink():
+            continue
+        entry = link.resolve()
+        try:
+            if entry.is_file() and stat.S_IMODE(entry.stat().st_mode) != mode:
+                os.chmod(entry, mode)
+                changed.append(entry)
+        except OSError:  # not ours, or gone: the cache's own mode stays
+            continue
+    return changed
 
 
 @contextmanager

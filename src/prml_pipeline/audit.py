@@ -50,6 +50,8 @@ def audit(results: Path) -> tuple[list[Finding], int]:
         try:
             record = json.loads(record_path.read_text())
             outputs, inputs, rule = record["outputs"], record["inputs"], record["rule"]
+            if not (isinstance(outputs, dict) and isinstance(inputs, dict)):
+                raise TypeError("its outputs and inputs are not maps of path to SHA-256")
         except (OSError, ValueError, KeyError, TypeError) as error:
             findings.append(Finding(str(record_path), "unreadable", f"? ({error})"))
             continue

@@ -31,8 +31,8 @@ def load_records(root: str | os.PathLike[str] = PROVENANCE_DIR) -> list[dict[str
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
-            continue  # the audit reports unreadable records; lookups just skip them
-        if isinstance(record, dict):
+            continue  # the audit reports unreadable or malformed records; lookups skip them
+        if isinstance(record, dict) and isinstance(record.get("outputs"), dict):
             record["_path"] = str(path)
             records.append(record)
     return records
