@@ -21,9 +21,12 @@ with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
     workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=Path(sys.argv[1]),
                             workdir=Path(sys.argv[2]))._workflow
     figures = workflow.globals["FIGURES"]
+    package_code = workflow.globals["package_code"]
     print(json.dumps({
         "local": {rule.name: rule.name in workflow._localrules for rule in workflow.rules},
         "figures": {name: sorted(entry) for name, entry in figures.items()},
+        "code": {script: [Path(path).name for path in package_code(script)]
+                 for script in ("scripts/train_vae.py", "scripts/figures/vae_latents.py")},
     }))
 """
 
@@ -50,3 +53,13 @@ def test_each_figure_is_its_script_plus_one_complete_entry(workflow):
     assert set(figures) == scripts
     for name, keys in figures.items():
         assert keys == ["inputs", "plot", "shows"], name
+
+
+def test_each_rule_depends_on_every_package_module_its_script_imports(workflow):
+    """Read from the import statements, followed through the package: train_vae imports
+    config, train and vae itself, and artifacts, records and errors through provenance."""
+    assert workflow["code"]["scripts/train_vae.py"] == [
+        "__init__.py", "artifacts.py", "config.py", "errors.py", "provenance.py", "records.py",
+        "train.py", "vae.py"]
+    assert workflow["code"]["scripts/figures/vae_latents.py"] == [
+        "__init__.py", "artifacts.py", "errors.py", "plotting.py", "provenance.py", "records.py"]

@@ -3,7 +3,7 @@
 
 rule fuel_gauge:
     input:
-        code=package_code("bayesnet"),
+        code=package_code("scripts/fuel_gauge.py"),
     output:
         json="results/bayesnet/fuel_gauge.json",
         prov=prov("fuel_gauge"),

@@ -2,6 +2,8 @@
 # Each job's `cfg` param holds exactly the settings it uses, so that changing one setting
 # reruns only the jobs that read it (Snakemake's params trigger compares them).
 
+import ast
+import functools
 import os
 from importlib.metadata import version
 from pathlib import Path
@@ -38,14 +40,36 @@ wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
 
 
-def package_code(*names):
-    """Package modules a rule's script imports: inputs, so that editing one reruns the rule.
+@functools.cache
+def _package_imports(path):
+    """Modules of prml_pipeline that the file at `path` imports (anywhere in it), by name."""
+    package = ROOT / "src" / "prml_pipeline"
+    names = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return {
+        name.split(".")[1]
+        for name in names
+        if name.startswith("prml_pipeline.")
+        and (package / f"{name.split('.')[1]}.py").is_file()
+    }
 
-    Every job reads and writes artifacts and records provenance through these modules.
-    """
+
+def package_code(script):
+    """The package modules a rule's script imports, directly or through one another (and the
+    package's __init__.py): inputs, so that editing any of them reruns the rule and makes a
+    new cache key. Read from the import statements: a new import needs no edit here."""
+    todo, seen = [ROOT / script], set()
+    while todo:
+        for name in _package_imports(todo.pop()) - seen:
+            seen.add(name)
+            todo.append(ROOT / "src" / "prml_pipeline" / f"{name}.py")
     return [
         str(ROOT / "src" / "prml_pipeline" / f"{name}.py")
-        for name in ("artifacts", "errors", "records", "provenance", *names)
+        for name in ["__init__", *sorted(seen)]
     ]
 
 
@@ -167,7 +191,10 @@ def vae_artifacts(kind, models):
 # under --sdm conda) also changes when pip installs another torch or numpy.
 NUMERIC_SOFTWARE = {name: version(name) for name in ("torch", "numpy")}
 
-SHEET_SIZES = ["small", "medium", "large"]
+# Figures 6 and 7 show every diagonal model, Figure 8 the first full-covariance one
+# (check_config makes sure there is one of each).
+DIAGONAL_MODELS = [m for m in MODELS if not config["vae"]["models"][m]["full_covariance"]]
+FULLCOV_MODEL = next(m for m in MODELS if config["vae"]["models"][m]["full_covariance"])
 # What the latent plots show, in the dataset's own words.
 TEST_ITEMS = f"test-set {dataset_spec()['item_noun']}"
 

@@ -3,7 +3,7 @@
 
 rule download:
     input:
-        code=package_code("data"),
+        code=package_code("scripts/download.py"),
     output:
         raw="results/data/raw/{part}.gz",
         prov=prov("download", "{part}"),
@@ -28,7 +28,7 @@ rule parse_split:
     input:
         images="results/data/raw/{split}_images.gz",
         labels="results/data/raw/{split}_labels.gz",
-        code=package_code("data"),
+        code=package_code("scripts/parse_split.py"),
     output:
         arrays="results/data/{split}.npz",
         prov=prov("parse_split", "{split}"),

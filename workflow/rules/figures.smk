@@ -40,11 +40,11 @@ FIGURES = {
         "plot": {"xlim": config["plots"]["conditional_xlim"]},
     },
     "vae_latents": {
-        "shows": "latent means of test-set images under the small, medium and large VAE, "
+        "shows": "latent means of test-set images under each diagonal-covariance VAE, "
         "coloured by true label",
-        "inputs": {"latents": vae_artifacts("latents", SHEET_SIZES)},
+        "inputs": {"latents": vae_artifacts("latents", DIAGONAL_MODELS)},
         "plot": {
-            "titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES],
+            "titles": [config["vae"]["models"][m]["title"] for m in DIAGONAL_MODELS],
             "points": config["plots"]["latent_points"],
             "limit": config["plots"]["latent_limit"],
             "items": TEST_ITEMS,
@@ -52,18 +52,19 @@ FIGURES = {
         },
     },
     "vae_grids": {
-        "shows": "images decoded from an inverse-CDF grid of latents, for the three VAE sizes",
-        "inputs": {"grids": vae_artifacts("grid", SHEET_SIZES)},
-        "plot": {"titles": [config["vae"]["models"][m]["title"] for m in SHEET_SIZES]},
+        "shows": "images decoded from an inverse-CDF grid of latents, for each "
+        "diagonal-covariance VAE",
+        "inputs": {"grids": vae_artifacts("grid", DIAGONAL_MODELS)},
+        "plot": {"titles": [config["vae"]["models"][m]["title"] for m in DIAGONAL_MODELS]},
     },
     "vae_fullcov": {
         "shows": "the full-covariance VAE: test-set latent means and the decoded grid",
         "inputs": {
-            "latents": "results/vae/fullcov/latents.npz",
-            "grid": "results/vae/fullcov/grid.npz",
+            "latents": f"results/vae/{FULLCOV_MODEL}/latents.npz",
+            "grid": f"results/vae/{FULLCOV_MODEL}/grid.npz",
         },
         "plot": {
-            "title": config["vae"]["models"]["fullcov"]["title"],
+            "title": config["vae"]["models"][FULLCOV_MODEL]["title"],
             "points": config["plots"]["latent_points"],
             "limit": config["plots"]["fullcov_latent_limit"],
             "items": TEST_ITEMS,
@@ -81,7 +82,7 @@ rule figure:
     input:
         unpack(lambda wildcards: FIGURES[wildcards.name]["inputs"]),
         script=str(ROOT / "scripts" / "figures" / "{name}.py"),
-        code=package_code("plotting"),
+        code=lambda wildcards: package_code(f"scripts/figures/{wildcards.name}.py"),
     output:
         png=report(
             "results/figures/{name}.png",

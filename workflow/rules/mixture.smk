@@ -3,7 +3,7 @@
 
 rule mixture_samples:
     input:
-        code=package_code("mixture"),
+        code=package_code("scripts/mixture_samples.py"),
     output:
         arrays="results/mixture/samples.npz",
         prov=prov("mixture_samples"),
@@ -26,7 +26,7 @@ rule mixture_samples:
 
 rule mixture_conditional:
     input:
-        code=package_code("mixture"),
+        code=package_code("scripts/mixture_conditional.py"),
     output:
         arrays="results/mixture/conditional_x1={value}.npz",
         prov=prov("mixture_conditional", "x1={value}"),

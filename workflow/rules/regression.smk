@@ -3,7 +3,7 @@
 
 rule regression_experiment:
     input:
-        code=package_code("regression"),
+        code=package_code("scripts/regression_experiment.py"),
     output:
         arrays="results/regression/{experiment}.npz",
         prov=prov("regression_experiment", "{experiment}"),

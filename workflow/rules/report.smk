@@ -11,7 +11,7 @@ rule report_values:
         iwae=every_run("iwae.json"),
         figures=[figure_path(name) for name in FIGURES],
         records=upstream_records,
-        code=package_code("report"),
+        code=package_code("scripts/report_values.py"),
     output:
         json=report(
             "results/report/values.json",
@@ -54,7 +54,7 @@ rule render_report:
     input:
         values="results/report/values.json",
         template=str(ROOT / "report" / "report.md"),
-        code=package_code("report"),
+        code=package_code("scripts/render_report.py"),
     output:
         markdown="results/report/report.md",
         prov=prov("render_report"),
@@ -79,7 +79,7 @@ rule report_html:
         metadata=str(ROOT / "report" / "metadata.yaml"),
         css=str(ROOT / "report" / "report.css"),
         figures=[figure_path(name) for name in FIGURES],
-        code=package_code(),
+        code=package_code("scripts/compile_report.py"),
     output:
         document=report(
             "results/report/report.html",
@@ -112,7 +112,7 @@ rule report_pdf:
         markdown="results/report/report.md",
         metadata=str(ROOT / "report" / "metadata.yaml"),
         figures=[figure_path(name) for name in FIGURES],
-        code=package_code(),
+        code=package_code("scripts/compile_report.py"),
     output:
         document=report(
             "results/report/report.pdf",

@@ -7,7 +7,7 @@ rule train_vae:
     input:
         train="results/data/train.npz",
         test="results/data/test.npz",
-        code=package_code("vae", "train"),
+        code=package_code("scripts/train_vae.py"),
     output:
         weights="results/vae/{model}/seed{seed}/weights.pt",
         metrics="results/vae/{model}/seed{seed}/metrics.json",
@@ -41,7 +41,7 @@ rule encode_latents:
     input:
         weights=figure_weights,
         test="results/data/test.npz",
-        code=package_code("vae"),
+        code=package_code("scripts/encode_latents.py"),
     output:
         arrays="results/vae/{model}/latents.npz",
         prov=prov("encode_latents", "{model}"),
@@ -66,7 +66,7 @@ rule encode_latents:
 rule decode_grid:
     input:
         weights=figure_weights,
-        code=package_code("vae"),
+        code=package_code("scripts/decode_grid.py"),
     output:
         arrays="results/vae/{model}/grid.npz",
         prov=prov("decode_grid", "{model}"),
@@ -93,7 +93,7 @@ rule iwae_bound:
     input:
         weights="results/vae/{model}/seed{seed}/weights.pt",
         test="results/data/test.npz",
-        code=package_code("vae", "iwae"),
+        code=package_code("scripts/iwae_bound.py"),
     output:
         json="results/vae/{model}/seed{seed}/iwae.json",
         prov=prov("iwae_bound", "{model}/seed{seed}"),
