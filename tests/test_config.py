@@ -46,8 +46,16 @@ BAD_CONFIGS = [
      "Additional properties are not allowed ('vea' was unexpected)"),
     ("unknown key in a model", {"vae": {"models": {"small": {**SMALL, "epoch": 3}}}},
      "config key 'vae.models.small': Additional properties are not allowed ('epoch'"),
+    ("no full-covariance model",
+     {"vae": {"models": {"fullcov": {**SMALL, "full_covariance": False}},
+              "comparisons": []}},
+     "config key 'vae.models' needs at least one model with full_covariance: false"),
     ("grid too fine for memory", {"regression": {"grid_resolution": 30000}},
      "config key 'regression.grid_resolution': 30000 is greater than the maximum of 2000"),
+    ("training for days", {"vae": {"models": {"small": {**SMALL, "epochs": 20000}}}},
+     "config key 'vae.models.small.epochs': 20000 is greater than the maximum of 1000"),
+    ("a layer too wide", {"vae": {"models": {"small": {**SMALL, "hidden": [100000]}}}},
+     "config key 'vae.models.small.hidden.0': 100000 is greater than the maximum of 4096"),
     ("too many samples", {"mixture": {"n_samples": 10_000_000}},
      "config key 'mixture.n_samples': 10000000 is greater than the maximum of 100000"),
     ("conditioning values sharing a file",
@@ -114,14 +122,17 @@ def test_grid_quantiles_must_increase():
 
 
 def test_nested_command_line_overrides_keep_their_types(tmp_path: Path):
-    done = snakemake(tmp_path, "-n", "--config", "vae={models: {large: {epochs: 2}}}",
+    done = snakemake(tmp_path, "-n", "--config",
+                     "vae={models: {large: {epochs: 2, hidden: [200, 50, 10]}}}",
                      "vae={batch_size: 25}", "dataset=fashion-mnist")
     assert "Invalid configuration" not in done.stdout + done.stderr
-    config = {"vae": {"batch_size": "25", "models": {"large": {"epochs": "2", "title": "7"},
-                                                      "new": {"epochs": "3"}}}}
+    config = {"vae": {"batch_size": "25", "models": {
+        "large": {"epochs": "2", "title": "7", "hidden": ["200", "50", "10", "5"]},
+        "new": {"epochs": "3"}}}}
     coerce_overrides(config, DEFAULT)
-    assert config == {"vae": {"batch_size": 25, "models": {"large": {"epochs": 2, "title": "7"},
-                                                            "new": {"epochs": "3"}}}}
+    assert config == {"vae": {"batch_size": 25, "models": {
+        "large": {"epochs": 2, "title": "7", "hidden": [200, 50, 10, 5]},
+        "new": {"epochs": "3"}}}}
 
 
 def test_text_where_a_number_belongs_says_how_to_override(tmp_path: Path):

@@ -344,4 +344,18 @@ def test_a_failed_download_names_the_offline_alternative(tmp_path: Path) -> None
     assert text == (f"Without internet, the whole report builds now from Fashion-MNIST, which "
                     f"this machine holds in {held}: run `make report DATASET=fashion-mnist` or "
                     "`snakemake --cores all --config dataset=fashion-mnist`.")
-    assert offline_alternative(datasets, "fashion-mnist") == ""
+    assert offline_alternative(datasets, "fashion-mnist").startswith(
+        f"Without internet, the whole report builds from Other once {tmp_path / 'absent'} "
+        "exists: install its operating-system package, then run `make report DATASET=other`")
+    assert offline_alternative({"mnist": datasets["mnist"]}, "mnist") == ""
+
+
+def test_without_the_system_copy_the_failed_download_names_its_package(tmp_path: Path) -> None:
+    datasets = {"mnist": {"name": "MNIST", "system_dir": None},
+                "fashion-mnist": {"name": "Fashion-MNIST", "system_dir": str(tmp_path / "no"),
+                                  "system_package": "dataset-fashion-mnist"}}
+    assert offline_alternative(datasets, "mnist") == (
+        f"Without internet, the whole report builds from Fashion-MNIST once {tmp_path / 'no'} "
+        "exists: install `apt-get install dataset-fashion-mnist` (as root; `make setup` does "
+        "it), then run `make report DATASET=fashion-mnist` or "
+        "`snakemake --cores all --config dataset=fashion-mnist`.")

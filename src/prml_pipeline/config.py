@@ -26,20 +26,30 @@ class ConfigError(PipelineError, ValueError):
 def coerce_overrides(config: dict[str, Any], defaults: Mapping[str, Any]) -> None:
     """Turn text back into numbers and booleans where the default is one, in place.
 
-    `snakemake --config 'vae={models: {large: {epochs: 2}}}'` hands nested values over as
-    strings ('2'); where the default setting is not a string, the text is read as YAML.
+    `snakemake --config 'vae={models: {large: {epochs: 2, hidden: [50, 10]}}}'` hands nested
+    values over as strings ('2', ['50', '10']); where the default setting (or, in a list, the
+    default's item) is not a string, the text is read as YAML. Keys without a default (a new
+    model) stay text, and the schema's message then points at --configfile.
     """
     for key, value in config.items():
         default = defaults.get(key) if isinstance(defaults, Mapping) else None
-        if isinstance(value, dict):
-            coerce_overrides(value, default if isinstance(default, Mapping) else {})
-        elif isinstance(value, str) and default is not None and not isinstance(default, str):
-            try:
-                parsed = yaml.safe_load(value)
-            except yaml.YAMLError:
-                continue
-            if isinstance(parsed, int | float | bool | list) or parsed is None:
-                config[key] = parsed
+        config[key] = _coerced(value, default)
+
+
+def _coerced(value: Any, default: Any) -> Any:
+    if isinstance(value, dict):
+        coerce_overrides(value, default if isinstance(default, Mapping) else {})
+    elif isinstance(value, list) and isinstance(default, list) and default:
+        return [_coerced(item, default[min(index, len(default) - 1)])
+                for index, item in enumerate(value)]
+    elif isinstance(value, str) and default is not None and not isinstance(default, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(parsed, int | float | bool | list) or parsed is None:
+            return parsed
+    return value
 
 
 def describe_invalid_config(error: BaseException) -> str:
@@ -136,6 +146,13 @@ def check_config(config: Mapping[str, Any]) -> None:
 
     _require_distinct_file_names(mixture["condition_on"])
     _require_increasing(config["vae"]["grid_quantiles"], "vae.grid_quantiles")
+    kinds = {model["full_covariance"] for model in config["vae"]["models"].values()}
+    if kinds != {True, False}:
+        raise ConfigError(
+            "config key 'vae.models' needs at least one model with full_covariance: false "
+            "(Figures 6 and 7 show each) and one with full_covariance: true (Figure 8), but "
+            f"every model has full_covariance: {kinds.pop()}"
+        )
     for pair in config["vae"].get("comparisons", []):
         unknown = [name for name in pair if name not in config["vae"]["models"]]
         if unknown or pair[0] == pair[1]:

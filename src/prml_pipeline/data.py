@@ -296,12 +296,22 @@ def fetch_file(
 
 
 def offline_alternative(datasets: dict[str, dict], current: str) -> str:
-    """What to run instead when `current` cannot be fetched: a dataset this machine holds."""
-    present = [name for name, spec in datasets.items() if name != current
-               and spec.get("system_dir") and Path(spec["system_dir"]).is_dir()]
-    if not present:
+    """What to run instead when `current` cannot be fetched: a dataset this machine holds, or
+    else one whose operating-system package would give it."""
+    offline = [name for name, spec in datasets.items()
+               if name != current and spec.get("system_dir")]
+    if not offline:
         return ""
-    name = present[0]
-    return (f"Without internet, the whole report builds now from {datasets[name]['name']}, "
-            f"which this machine holds in {datasets[name]['system_dir']}: run "
-            f"`make report DATASET={name}` or `snakemake --cores all --config dataset={name}`.")
+    held = [name for name in offline if Path(datasets[name]["system_dir"]).is_dir()]
+    name = (held or offline)[0]
+    spec = datasets[name]
+    commands = (f"`make report DATASET={name}` or "
+                f"`snakemake --cores all --config dataset={name}`")
+    if held:
+        return (f"Without internet, the whole report builds now from {spec['name']}, which "
+                f"this machine holds in {spec['system_dir']}: run {commands}.")
+    package = spec.get("system_package")
+    install = (f"`apt-get install {package}` (as root; `make setup` does it)" if package
+               else "its operating-system package")
+    return (f"Without internet, the whole report builds from {spec['name']} once "
+            f"{spec['system_dir']} exists: install {install}, then run {commands}.")
