@@ -104,6 +104,15 @@ def test_report_values_from_made_up_artifacts():
     assert values["vae"]["big"]["neg_iwae"] == 148.5
     assert values["vae"]["comparisons"][0].startswith("The Big beats the Small: 148.50")
     assert values["regression"]["base"]["var_theta0"] == 0.5
+    assert values["regression"]["base"]["post_mean"] == [1.0, 2.0]
+    assert values["regression"]["n_experiments"] == "one"
+    assert values["mixture"]["conditionals"] == [
+        {"x1": 1.0, "weights": [0.3, 0.7], "means": [0.1, 0.9]}]
+    assert values["vae"]["n_models"] == "two"
+    assert values["vae"]["diagonal_titles"] == "Small"
+    assert values["vae"]["fullcov_title"] == "Big"
+    assert (values["vae"]["big"]["hidden_text"], values["vae"]["big"]["layers"],
+            values["vae"]["big"]["covariance"]) == ("30, 10", "two", "full")
     assert values["regression"]["base"]["mean_pred_var"] == pytest.approx(0.3)
     assert values["meta"]["commit"] == "abcdef0 (dirty)"
     assert values["mixture"]["components"] == "two"
@@ -178,3 +187,61 @@ def test_math_and_code_count_as_printed():
 
 def test_training_times_are_printed_in_utc():
     assert report.utc_time("2026-11-24T23:52:05+01:00") == "2026-11-24 22:52:05"
+
+
+def test_word_lists():
+    assert [report.word_list(words) for words in (["a"], ["a", "b"], ["a", "b", "c"])] == [
+        "a", "a and b", "a, b and c"]
+
+
+def test_the_report_source_renders_with_the_default_config():
+    """report/report.md with made-up artifacts for every experiment, model and figure of
+    config/config.yaml: every placeholder has its value (no workflow run)."""
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    config = yaml.safe_load((repo / "config/config.yaml").read_text())
+    models, experiments = config["vae"]["models"], config["regression"]["experiments"]
+    figures = [path.stem for path in sorted((repo / "scripts/figures").glob("*.py"))]
+    seeds = [config["vae"]["seed"]]
+    conditions = config["mixture"]["condition_on"]
+    cfg = {"dataset": "mnist", "dataset_name": "MNIST", "item_noun": "digits",
+           "models": models, "experiments": experiments,
+           "regression": {k: v for k, v in config["regression"].items() if k != "experiments"},
+           "mixture": config["mixture"], "bayesnet": config["bayesnet"],
+           "vae": {k: v for k, v in config["vae"].items() if k != "models"}}
+    records = [*(record("figure", {"name": name}, f"scripts/figures/{name}.py", {})
+                 for name in figures),
+               record("fuel_gauge", {}, "scripts/fuel_gauge.py", {}),
+               *(record("regression_experiment", {"experiment": e}, "s.py", {})
+                 for e in experiments),
+               *(record("mixture_conditional", {"value": f"{v:g}"}, "s.py", {})
+                 for v in conditions),
+               *(record(rule, {"model": m, "seed": s}, "s.py", {}) for m in models
+                 for s in seeds for rule in ("train_vae", "iwae_bound"))]
+    runs = [(m, s) for m in models for s in seeds]
+    values = report.report_values(
+        cfg, figures={name: f"results/figures/{name}.png" for name in figures},
+        records=records,
+        fuel={"p_d0": 0.315, "p_f0_d0": 0.0667, "p_f0_given_d0": 0.2125, "p_b0_d0": 0.1,
+              "p_f0_b0_d0": 0.011, "p_f0_given_d0_b0": 0.1096},
+        regression={e: {"post_mean": np.array([1.0, 2.0]), "post_cov": np.eye(2) * 0.5,
+                        "predictive_variance": np.array([0.2, 0.4])} for e in experiments},
+        conditionals=[{"value": np.float64(v), "weights": np.array([0.3, 0.7]),
+                       "means": np.array([[0.1], [0.9]])} for v in conditions],
+        seeds=seeds,
+        metrics={run: {"epochs": 3, "test_neg_elbo": 150.0 + i} for i, run in enumerate(runs)},
+        runinfo={run: {"train_seconds": 1.5, "device": "cpu"} for run in runs},
+        iwae={run: {"test_neg_iwae": 148.0 + i} for i, run in enumerate(runs)},
+        code={"commit": "abcdef0123", "dirty": False})
+    text = render((repo / "report/report.md").read_text(), values)
+    assert "{{" not in text and "{%" not in text
+    assert "21.25\\%" in text
+    assert ("the Small VAE (10), with one hidden layer (10 units) and a diagonal covariance; "
+            "the Medium VAE (100, 10), with two hidden layers (100, 10 units)") in text
+    assert ("under the Small VAE (10), Medium VAE (100, 10) and Large VAE (300, 60, 10), "
+            "coloured by true label") in text
+    assert "Figure 8: The Full-covariance VAE (300, 60, 10): latent means" in text
+    assert "This run has four; Table 2 lists" in " ".join(text.split())

@@ -213,6 +213,7 @@ def regression_values(experiments: Mapping[str, Mapping[str, Any]],
         data = arrays[name]
         cov = data["post_cov"]
         values[name] = {
+            "post_mean": [float(m) for m in data["post_mean"]],
             "var_theta0": float(cov[0, 0]),
             "var_theta1": float(cov[1, 1]),
             "cov_theta01": float(cov[0, 1]),
@@ -336,6 +337,11 @@ def number_word(count: int) -> str:
     return words[count - 1] if 1 <= count <= len(words) else str(count)
 
 
+def word_list(words: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
 def cpt_values(bayesnet: Mapping[str, Any]) -> dict[str, float]:
     """The conditional probability tables as the text quotes them."""
     values = {"p_b0": bayesnet["p_b"][0], "p_f0": bayesnet["p_f"][0],
@@ -392,8 +398,14 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
     model_values = {name: {**row, "neg_elbo": row["neg_elbo"]["mean"],
                            "neg_elbo_sd": row["neg_elbo"]["sd"],
                            "neg_iwae": row["neg_iwae"]["mean"],
-                           "neg_iwae_sd": row["neg_iwae"]["sd"]}
+                           "neg_iwae_sd": row["neg_iwae"]["sd"],
+                           "hidden": list(models[name]["hidden"]),
+                           "hidden_text": ", ".join(map(str, models[name]["hidden"])),
+                           "layers": number_word(len(models[name]["hidden"])),
+                           "covariance": ("full" if models[name]["full_covariance"]
+                                          else "diagonal")}
                     for name, row in summary.items()}
+    diagonal = [models[name]["title"] for name in models if not models[name]["full_covariance"]]
     comparisons = [comparison_sentence(models[a]["title"], models[b]["title"],
                                        summary[a]["neg_iwae"], summary[b]["neg_iwae"])
                    for a, b in cfg["vae"]["comparisons"]]
@@ -409,6 +421,7 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
             "n_samples": cfg["regression"]["n_samples"],
             "noise_var": cfg["regression"]["noise_var"],
             "theta": fmt_vector(cfg["regression"]["theta"], 0),
+            "n_experiments": number_word(len(experiments)),
             **regression_numbers,
         },
         "mixture": {
@@ -419,6 +432,11 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
             "n_samples": mixture["n_samples"],
             "weights": fmt_vector(mixture["weights"]),
             "means": " and ".join(fmt_vector(mean, 0) for mean in mixture["means"]),
+            # Table 3's numbers, for tools that read values.json (compare)
+            "conditionals": [{"x1": float(c["value"]),
+                              "weights": [float(w) for w in c["weights"]],
+                              "means": [float(m) for m in np.asarray(c["means"]).ravel()]}
+                             for c in conditionals],
         },
         "vae": {
             "batch_size": cfg["vae"]["batch_size"],
@@ -429,6 +447,10 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
             "seeds": ", ".join(map(str, seeds)),
             "comparisons": comparisons,
             "models": list(model_values.values()),
+            "n_models": number_word(len(models)),
+            # Figures 6 and 7 show the diagonal models, Figure 8 the first full-covariance one
+            "diagonal_titles": word_list(diagonal),
+            "fullcov_title": next(m["title"] for m in models.values() if m["full_covariance"]),
             **model_values,
         },
         "figures": {name: {"path": path, "note": figure_note(by_job[("figure", name)])}
