@@ -21,7 +21,7 @@ REPRODUCIBLE_ENV = {"SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1", "TZ": "U
 MATH_FONTS = [
     ("Latin Modern Math", "/usr/share/texmf/fonts/opentype/public/lm-math/latinmodern-math.otf"),
     ("Latin Modern Math", "/usr/share/fonts/opentype/public/lm-math/latinmodern-math.otf"),
-    ("STIX Two Math", "/usr/share/fonts/opentype/stix-word/STIXMath-Regular.otf"),
+    ("STIX Math", "/usr/share/fonts/opentype/stix-word/STIXMath-Regular.otf"),  # fonts-stix
 ]
 
 

@@ -19,8 +19,7 @@ def test_a_hand_edited_number_never_reaches_the_report(tiny_run, tmp_path):
     data = json.loads(metrics.read_text())
     data["test_neg_elbo"] = 122.0
     metrics.write_text(json.dumps(data))  # still valid JSON, newer than the report
-    report = workdir / "results/report/report.md"
-    before = report.read_text()
+    before = report_bytes(workdir)
 
     done = snakemake(workdir, "--cores", "2", snakefile=snakefile, configfiles=configs,
                      check=False)
@@ -29,9 +28,23 @@ def test_a_hand_edited_number_never_reaches_the_report(tiny_run, tmp_path):
                  "rule train_vae wrote it", "snakemake --cores all --forcerun train_vae"):
         assert text in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr.split("Logfile")[0]
-    # The report is as it was (or absent), never built from the edited number.
-    assert not report.exists() or report.read_text() == before
-    assert "122.00" not in before
+    assert_report_unchanged_or_absent(workdir, before)
+    assert b"122.00" not in report_bytes(workdir)["results/report/report.md"]
+
+
+REPORT_FILES = ("results/report/values.json", "results/report/report.md",
+                "results/report/report.html", "results/report/report.pdf")
+
+
+def report_bytes(workdir) -> dict[str, bytes | None]:
+    return {name: (workdir / name).read_bytes() if (workdir / name).exists() else None
+            for name in REPORT_FILES}
+
+
+def assert_report_unchanged_or_absent(workdir, before: dict[str, bytes | None]) -> None:
+    """Every report file is as it was, or absent: never rebuilt from a changed artifact."""
+    for name, content in report_bytes(workdir).items():
+        assert content is None or content == before[name], f"{name} was rebuilt"
 
 
 def test_a_changed_figure_byte_stops_the_report_and_names_the_figure(tiny_run, tmp_path):
@@ -40,12 +53,31 @@ def test_a_changed_figure_byte_stops_the_report_and_names_the_figure(tiny_run, t
     data = bytearray(figure.read_bytes())
     data[len(data) // 2] ^= 0xFF
     figure.write_bytes(bytes(data))
+    before = report_bytes(workdir)
     done = snakemake(workdir, "--cores", "2", snakefile=snakefile, configfiles=configs,
                      check=False)
     assert done.returncode != 0
     assert "results/figures/regression.png does not match its provenance record" in done.stderr
     assert "--forcerun figure" in done.stderr
     assert "libpng" not in done.stderr
+    assert_report_unchanged_or_absent(workdir, before)
+
+
+def test_an_edited_report_source_is_never_compiled(tiny_run, tmp_path):
+    """The compiled report's own input edited: the old report goes (Snakemake removes a job's
+    outputs before it runs), and no report is built from the edit."""
+    workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
+    before = report_bytes(workdir)
+    source = workdir / "results/report/report.md"
+    source.write_text(source.read_text().replace("nats", "nats (EDITED BY HAND)", 1))
+    done = snakemake(workdir, "--cores", "2", snakefile=snakefile, configfiles=configs,
+                     check=False)
+    assert done.returncode != 0
+    assert "results/report/report.md does not match its provenance record" in done.stderr
+    assert "--forcerun render_report" in done.stderr
+    for name in ("results/report/report.html", "results/report/report.pdf"):
+        after = report_bytes(workdir)[name]
+        assert after is None or after == before[name], f"{name} was built from the edit"
 
 
 def test_figures_lost_in_an_interrupted_forcerun_are_remade(tiny_run, tmp_path):
