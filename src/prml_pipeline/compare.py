@@ -1,12 +1,14 @@
-"""Compare two results folders: settings, report numbers, artifact bytes and figures.
+"""Compare two results folders: settings, code, report values, artifact bytes and figures.
 
     python -m prml_pipeline.compare RESULTS_A RESULTS_B [--out comparison.html]
     make compare A=RESULTS_A B=RESULTS_B
 
 Prints a Markdown summary and writes a self-contained HTML page: the settings that differ
-(from the provenance records' params), every number of the report that changed (old, new,
-difference, from report/values.json), the artifacts whose bytes differ (SHA-256 from the
-records), and each changed figure beside its counterpart with a pixel-difference image.
+(each job's config subset from the provenance records, labelled by rule, job and dotted key),
+the commit, scripts and software versions that differ, every number of the report that changed
+(old, new, difference, from report/values.json, lists included) and its other values that
+changed, the artifacts whose bytes differ (SHA-256 from the records), and each changed figure
+beside its counterpart with a pixel-difference image.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import html
 import io
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,27 +28,108 @@ import numpy as np
 
 from prml_pipeline.records import load_records
 
+# More jobs than this sharing one change are counted, not named.
+MAX_NAMED_JOBS = 3
+
+
+@dataclass
+class Change:
+    """One setting or code item that differs, in the jobs named by `where`."""
+
+    where: str  # "train_vae[medium/42]", "train_vae[all 4 jobs]", "fuel_gauge"
+    key: str
+    old: Any
+    new: Any
+
 
 @dataclass
 class Comparison:
-    settings: list[tuple[str, Any, Any]] = field(default_factory=list)
+    settings: list[Change] = field(default_factory=list)
+    code: list[Change] = field(default_factory=list)
     numbers: list[tuple[str, float | None, float | None]] = field(default_factory=list)
+    others: list[tuple[str, Any, Any]] = field(default_factory=list)  # non-numeric values
     artifacts: list[tuple[str, str]] = field(default_factory=list)  # (path, how it differs)
     figures: list[str] = field(default_factory=list)
 
 
-def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Leaves of nested dicts as (dotted key, value); lists stay whole."""
-    if isinstance(value, Mapping):
+def flatten(value: Any, prefix: str = "", *, lists: bool = False) -> Iterator[tuple[str, Any]]:
+    """Leaves of nested dicts as (dotted key, value); with `lists`, list items too (`key[0]`).
+
+    An empty dict or list is a leaf of its own, so that a change to or from one shows.
+    """
+    if isinstance(value, Mapping) and value:
         for key, item in value.items():
-            yield from flatten(item, f"{prefix}.{key}" if prefix else str(key))
+            yield from flatten(item, f"{prefix}.{key}" if prefix else str(key), lists=lists)
+    elif lists and isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            yield from flatten(item, f"{prefix}[{index}]", lists=lists)
     else:
         yield prefix, value
 
 
 def _jobs(results: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Records by (rule, wildcard values joined by "/"); the second is "" without wildcards."""
     return {(r["rule"], "/".join(map(str, r.get("wildcards", {}).values()))): r
             for r in load_records(results / "provenance")}
+
+
+def _job_label(rule: str, job: str) -> str:
+    return f"{rule}[{job}]" if job else rule
+
+
+def _jobs_label(jobs: list[str], total: int) -> str:
+    """The jobs a change occurred in: named when few, else counted (of `total`)."""
+    if len(jobs) <= MAX_NAMED_JOBS:
+        return ", ".join(jobs)
+    return f"all {total} jobs" if len(jobs) == total else f"{len(jobs)} of {total} jobs"
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, Any, Any]]:
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            yield key, old.get(key), new.get(key)
+
+
+def _collapse(found: Iterable[tuple[str, str, Any, Any]]) -> list[tuple[str, Any, Any, list[str]]]:
+    """(job, key, old, new) grouped by (key, old, new): each as (key, old, new, [jobs])."""
+    groups: dict[str, tuple[str, Any, Any, list[str]]] = {}
+    for job, key, old, new in found:
+        groups.setdefault(json.dumps([key, old, new], sort_keys=True, default=str),
+                          (key, old, new, []))[3].append(job)
+    return list(groups.values())
+
+
+def _settings(jobs_a: Mapping, jobs_b: Mapping, common: list[tuple[str, str]]) -> list[Change]:
+    """Differing config settings: each (rule, key, old, new) once, with the jobs it is in."""
+    changes = []
+    for rule in sorted({rule for rule, _ in common}):
+        jobs = [job for r, job in common if r == rule]
+        found = [(job, *difference) for job in jobs for difference in _differences(
+            *(dict(flatten(side[rule, job].get("params", {}).get("cfg", {})))
+              for side in (jobs_a, jobs_b)))]
+        changes += sorted((Change(_job_label(rule, _jobs_label(where, len(jobs))), key, old, new)
+                           for key, old, new, where in _collapse(found)),
+                          key=lambda c: (c.key, c.where))
+    return changes
+
+
+def _code(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a record says of the code and software that made it."""
+    code = record.get("code", {})
+    script = record.get("script", {})
+    items = {"commit": code.get("commit"), "dirty": code.get("dirty"),
+             f"script {script.get('path')}": script.get("git_blob")}
+    return {**items, **{f"software.{name}": version
+                        for name, version in record.get("software", {}).items()}}
+
+
+def _code_changes(jobs_a: Mapping, jobs_b: Mapping, common: list[tuple[str, str]]) -> list[Change]:
+    """Commit, dirty flag, script blobs and package versions that differ, over all jobs."""
+    found = [(_job_label(*job), *difference) for job in common
+             for difference in _differences(_code(jobs_a[job]), _code(jobs_b[job]))]
+    return sorted((Change(_jobs_label(where, len(common)), key, old, new)
+                   for key, old, new, where in _collapse(found)),
+                  key=lambda c: (c.key, c.where))
 
 
 def _relative(path: str) -> str:
@@ -56,23 +139,16 @@ def _relative(path: str) -> str:
 def compare(a: Path, b: Path) -> Comparison:
     result = Comparison()
     jobs_a, jobs_b = _jobs(a), _jobs(b)
-    settings: dict[str, tuple[Any, Any]] = {}
-    for key in sorted(jobs_a.keys() & jobs_b.keys()):
-        old = dict(flatten(jobs_a[key].get("params", {}).get("cfg", {})))
-        new = dict(flatten(jobs_b[key].get("params", {}).get("cfg", {})))
-        where = f"{key[1]}: " if key[1] else ""
-        for name in sorted(old.keys() | new.keys()):
-            if old.get(name) != new.get(name):
-                # Model settings differ per job; name them with the job's wildcards.
-                label = f"{where}{name}" if key[0] == "train_vae" else name
-                settings.setdefault(label, (old.get(name), new.get(name)))
-    result.settings = [(name, *pair) for name, pair in sorted(settings.items())]
+    common = sorted(jobs_a.keys() & jobs_b.keys())
+    result.settings = _settings(jobs_a, jobs_b, common)
+    result.code = _code_changes(jobs_a, jobs_b, common)
 
-    values_a, values_b = (_numbers(folder) for folder in (a, b))
-    for name in sorted(values_a.keys() | values_b.keys()):
-        old, new = values_a.get(name), values_b.get(name)
-        if old != new:
-            result.numbers.append((name, old, new))
+    values_a, values_b = (_values(folder) for folder in (a, b))
+    for name, old, new in _differences(values_a, values_b):
+        if _is_number(old) or _is_number(new):
+            result.numbers.append((name, _number(old), _number(new)))
+        else:
+            result.others.append((name, old, new))
 
     outputs_a = {_relative(p): d for r in jobs_a.values() for p, d in r["outputs"].items()}
     outputs_b = {_relative(p): d for r in jobs_b.values() for p, d in r["outputs"].items()}
@@ -90,31 +166,85 @@ def compare(a: Path, b: Path) -> Comparison:
     return result
 
 
-def _numbers(results: Path) -> dict[str, float]:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if _is_number(value) else None
+
+
+def _values(results: Path) -> dict[str, Any]:
+    """The leaves of report/values.json by key, lists indexed, without the formatted tables."""
     path = results / "report" / "values.json"
     if not path.is_file():
         return {}
     values = json.loads(path.read_text())
     values.pop("tables", None)
-    return {key: float(value) for key, value in flatten(values)
-            if isinstance(value, int | float) and not isinstance(value, bool)}
+    return dict(flatten(_without_aliases(values), lists=True))
 
 
-def _fmt(value: Any) -> str:
+def _without_aliases(value: Any) -> Any:
+    """Nested dicts without the lists of dicts that repeat entries of the same dict
+    (values.json lists vae.models for the report's loops; each is also vae.<model>)."""
+    if not isinstance(value, Mapping):
+        return value
+    entries = [item for item in value.values() if isinstance(item, Mapping)]
+    return {key: _without_aliases(item) for key, item in value.items()
+            if not (isinstance(item, list) and item and all(x in entries for x in item))}
+
+
+def _clip(text: str, width: int, start: int = 0) -> str:
+    """`text` from `start`, in at most `width` characters (and a "…" where cut)."""
+    body = text[start:]
+    return ("…" if start else "") + (body if len(body) <= width else body[:width - 1] + "…")
+
+
+def _fmt(value: Any, width: int = 60) -> str:
+    """A value for a table cell: floats to 6 significant digits, long text shortened."""
     if isinstance(value, float):
         return f"{value:.6g}"
-    return "—" if value is None else json.dumps(value)
+    return _clip("—" if value is None else json.dumps(value, ensure_ascii=False), width)
+
+
+def _fmt_pair(old: Any, new: Any, width: int = 60) -> tuple[str, str]:
+    """Two values for table cells; long texts shown from a little before where they differ."""
+    texts = [_fmt(value, width=sys.maxsize) for value in (old, new)]
+    same = next((i for i, (x, y) in enumerate(zip(texts[0], texts[1], strict=False)) if x != y),
+                min(map(len, texts)))
+    start = max(0, same - width // 3) if max(map(len, texts)) > width else 0
+    return _clip(texts[0], width, start), _clip(texts[1], width, start)
+
+
+def _sections(result: Comparison) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(heading, column names, rows of cells) of each table, for Markdown and HTML alike."""
+    def changes(rows: list[Change]) -> list[list[str]]:
+        return [[c.where, c.key, _fmt(c.old), _fmt(c.new)] for c in rows]
+
+    numbers = [[name, _fmt(old), _fmt(new), _fmt(new - old) if None not in (old, new) else "—"]
+               for name, old, new in result.numbers]
+    others = [[name, *_fmt_pair(old, new)] for name, old, new in result.others]
+    return [
+        (f"Settings that differ ({len(result.settings)})", ["job", "setting", "A", "B"],
+         changes(result.settings)),
+        (f"Code and software that differ ({len(result.code)})", ["jobs", "item", "A", "B"],
+         changes(result.code)),
+        (f"Report numbers that changed ({len(result.numbers)})", ["number", "A", "B", "B − A"],
+         numbers),
+        (f"Other report values that changed ({len(result.others)})", ["value", "A", "B"],
+         others),
+    ]
 
 
 def markdown(result: Comparison, a: Path, b: Path) -> str:
-    lines = [f"# {a} → {b}", "", f"## Settings that differ ({len(result.settings)})", ""]
-    lines += ["| setting | A | B |", "| --- | --- | --- |"]
-    lines += [f"| {name} | {_fmt(old)} | {_fmt(new)} |" for name, old, new in result.settings]
-    lines += ["", f"## Report numbers that changed ({len(result.numbers)})", "",
-              "| number | A | B | B − A |", "| --- | ---: | ---: | ---: |"]
-    for name, old, new in result.numbers:
-        diff = _fmt(new - old) if old is not None and new is not None else "—"
-        lines.append(f"| {name} | {_fmt(old)} | {_fmt(new)} | {diff} |")
+    lines = [f"# {a} → {b}"]
+    for heading, header, rows in _sections(result):
+        # Numbers align right: every column after the first of the numbers table.
+        rule = ["---"] + ["---:" if header[-1] == "B − A" else "---"] * (len(header) - 1)
+        lines += ["", f"## {heading}", "", "| " + " | ".join(header) + " |",
+                  "| " + " | ".join(rule) + " |"]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+                  for row in rows]
     lines += ["", f"## Artifacts whose bytes changed ({len(result.artifacts)})", ""]
     lines += [f"- `{path}`: {how}" for path, how in result.artifacts]
     lines += ["", f"## Figures that changed ({len(result.figures)})", ""]
@@ -153,16 +283,12 @@ def html_page(result: Comparison, a: Path, b: Path) -> str:
                        for row in rows)
         return f"<table><tr>{head}</tr>{body}</table>"
 
-    parts = [f"<h1>{html.escape(str(a))} → {html.escape(str(b))}</h1>",
-             f"<h2>Settings that differ ({len(result.settings)})</h2>",
-             table(["setting", "A", "B"], [[n, _fmt(o), _fmt(v)] for n, o, v in result.settings]),
-             f"<h2>Report numbers that changed ({len(result.numbers)})</h2>",
-             table(["number", "A", "B", "B − A"], [
-                 [n, _fmt(o), _fmt(v), _fmt(v - o) if None not in (o, v) else "—"]
-                 for n, o, v in result.numbers]),
-             f"<h2>Artifacts whose bytes changed ({len(result.artifacts)})</h2>",
-             table(["artifact", "SHA-256 A → B"], [list(row) for row in result.artifacts]),
-             f"<h2>Figures that changed ({len(result.figures)})</h2>"]
+    parts = [f"<h1>{html.escape(str(a))} → {html.escape(str(b))}</h1>"]
+    for heading, header, rows in _sections(result):
+        parts += [f"<h2>{html.escape(heading)}</h2>", table(header, rows)]
+    parts += [f"<h2>Artifacts whose bytes changed ({len(result.artifacts)})</h2>",
+              table(["artifact", "SHA-256 A → B"], [list(row) for row in result.artifacts]),
+              f"<h2>Figures that changed ({len(result.figures)})</h2>"]
     for path in result.figures:
         png = base64.b64encode(figure_panel(a / path, b / path)).decode()
         parts.append(f"<h3>{html.escape(path)}</h3><img alt='{html.escape(path)}' "
