@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 import tarfile
 
 import pytest
 from conftest import copy_workflow, snakemake, tiny_configs
-from test_workflow import planned_jobs
+from test_workflow import REPORT_CHAIN, planned_jobs
+
+from prml_pipeline import bundle
 
 pytestmark = pytest.mark.slow
+
+FIGURES = ("markov_blanket", "regression", "mixture_samples", "mixture_conditionals",
+           "vae_latents", "vae_grids", "vae_fullcov")
 
 
 def test_bundle_round_trip_into_a_fresh_workspace(tiny_server, tmp_path):
@@ -22,11 +29,18 @@ def test_bundle_round_trip_into_a_fresh_workspace(tiny_server, tmp_path):
     archive = tmp_path / "run.tar.gz"
     subprocess.run([sys.executable, "-m", "prml_pipeline.bundle", "pack", "results", "-o",
                     str(archive)], cwd=origin, check=True, capture_output=True, text=True)
-    names = tarfile.open(archive).getnames()
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        metadata = json.load(tar.extractfile(bundle.METADATA_MEMBER))["records"]
     assert "results/ro-crate-metadata.json" in names
     assert "results/provenance/train_vae/large/seed42.json" in names
     assert not [n for n in names if n.startswith(("results/logs", "results/checkpoints",
                                                   "results/benchmarks"))]
+    # Snakemake's record of every output of every job, the provenance records included.
+    assert {"results/figures/vae_latents.png", "results/provenance/figure/vae_latents.json",
+            "results/vae/large/seed42/weights.pt"} <= set(metadata)
+    assert metadata["results/figures/vae_latents.png"]["rule"] == "figure"
+    assert str(origin) not in json.dumps(metadata)
 
     clone = tmp_path / "clone"
     clone_snakefile = copy_workflow(clone)
@@ -40,7 +54,37 @@ def test_bundle_round_trip_into_a_fresh_workspace(tiny_server, tmp_path):
                            capture_output=True, text=True)
     assert audit.returncode == 0, audit.stdout
 
+    # A changed setting reruns what it changes: the restored metadata holds the old params.
+    jobs = planned_jobs(clone, clone_snakefile, clone_configs, "--config", "plots={dpi: 90}")
+    assert set(jobs) == REPORT_CHAIN | {("figure", f"name={name}") for name in FIGURES}
+    assert planned_jobs(clone, clone_snakefile, clone_configs) == {}
+
     report = clone / "report" / "report.md"
     report.write_text(report.read_text() + "\nOne more sentence.\n")
     jobs = planned_jobs(clone, clone_snakefile, clone_configs)
     assert {rule for rule, _ in jobs} == {"render_report", "report_html", "report_pdf", "all"}
+
+
+def test_metadata_lies_where_snakemake_looks_and_names_no_path_of_this_machine(tmp_path):
+    from snakemake.persistence.file import FilePersistence
+
+    persistence = FilePersistence(path=tmp_path / ".snakemake")
+    for key in ("results/figures/vae_latents.png", "results/" + "x" * 400 + ".npz"):
+        assert str(bundle._metadata_file(tmp_path, key)) == persistence._record_path(
+            persistence._metadata_path, key)
+
+    origin, clone = tmp_path / "origin", tmp_path / "clone"
+    conda_hash = hashlib.md5(b"somewhere/.snakemake/conda", usedforsecurity=False).hexdigest()
+    record = {"rule": "figure", "input": [f"{origin}/scripts/figures/regression.py"],
+              "params": [f"'{origin}/results/x'", f"'{origin}2/y'"], "conda_env": "ZW52",
+              "software_stack_hash": conda_hash,
+              "input_checksums": {f"{origin}/scripts/figures/regression.py": "sha256:00"}}
+    portable = bundle._portable(record, origin)
+    assert str(origin) + "/" not in json.dumps(portable)
+    assert portable["software_stack_hash"] is None  # folds in the conda folder's path
+    local = bundle._localised(portable, clone)
+    assert local["input"] == [f"{clone}/scripts/figures/regression.py"]
+    assert local["params"] == [f"'{clone}/results/x'", f"'{origin}2/y'"]
+    assert list(local["input_checksums"]) == local["input"]
+    no_stack = {**record, "software_stack_hash": bundle.EMPTY_STACK}
+    assert bundle._portable(no_stack, origin)["software_stack_hash"] == bundle.EMPTY_STACK
