@@ -1,6 +1,6 @@
 """Time a no-op `snakemake --cores all` and a dry run against Snakemake's own floor.
 
-    python -m prml_pipeline.bench_noop [--directory WORKDIR] [--repeat 5] [-- extra args]
+    python -m benchmarks.noop [--directory WORKDIR] [--repeat 5] [-- extra args]
 
 WORKDIR must hold an up-to-date build of the workflow (default: the current directory). The
 floor is the same two commands on a trivial one-rule Snakefile, built once in a temporary
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WORKFLOW = Path(__file__).resolve().parents[2] / "Snakefile"
+WORKFLOW = Path(__file__).resolve().parents[1] / "Snakefile"
 TRIVIAL = """\
 rule all:
     input: "out.txt"

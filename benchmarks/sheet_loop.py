@@ -261,8 +261,9 @@ def sheet_train_epoch(
 
 def sheet_test_negative_elbo(
     model: SheetVAE, images: np.ndarray, batch_size: int = 1000, seed: int = 0
-) -> float:
-    """Single-sample negative ELBO in nats per image of a sheet model on binarized (N, 784) data.
+) -> np.ndarray:
+    """Single-sample negative ELBO in nats of each image, for a sheet model on binarized
+    (N, 784) data.
 
     -ELBO = BCE(x, decode(z)) summed over pixels + KL(q(z|x) || N(0, I)), z ~ q(z|x), with the
     exact KL of whatever distribution the sheet's encoder returns (for its diagonal encoder this
@@ -271,7 +272,7 @@ def sheet_test_negative_elbo(
     generator_state = torch.random.get_rng_state()
     torch.random.manual_seed(seed)  # the sheet samples from the global generator
     data = torch.as_tensor(np.asarray(images), dtype=torch.float32).reshape(len(images), -1)
-    total = 0.0
+    per_image = []
     try:
         model.eval()
         with torch.no_grad():
@@ -285,8 +286,10 @@ def sheet_test_negative_elbo(
                         torch.zeros_like(q.mean),
                         scale_tril=torch.diag_embed(torch.ones_like(q.mean)),
                     )
-                kl = dist.kl_divergence(q, prior).sum()
-                total += (func.binary_cross_entropy(probs, x, reduction="sum") + kl).item()
+                kl = dist.kl_divergence(q, prior)
+                kl = kl.sum(-1) if kl.dim() == 2 else kl  # Normal: per coordinate
+                bce = func.binary_cross_entropy(probs, x, reduction="none").sum(-1)
+                per_image.append((bce + kl).double())
     finally:
         torch.random.set_rng_state(generator_state)
-    return total / len(data)
+    return torch.cat(per_image).numpy()

@@ -60,3 +60,6 @@ def test_bench_quick_smoke():
     for row in rows.values():
         # A ratio of two timings: under load from other processes it can pass 100%.
         assert row[-1].endswith("%") and float(row[-1].rstrip("%")) > 0
+        sheet, ours, difference, noise = map(float, row[-7:-3])
+        assert difference == pytest.approx(ours - sheet, abs=0.011) and noise > 0
+    assert lines[-2].startswith("-ELBO: ours ")
