@@ -45,6 +45,9 @@ CHECK = """async () => {
     overflowing: overflowing.slice(0, 5),
     images: images.length,
     broken: images.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt),
+    // Figures are drawn at printed size: shown at their own width, or the column's if wider.
+    shrunk: images.filter(i => i.getBoundingClientRect().width + 1 < Math.min(
+      i.naturalWidth, i.parentElement.getBoundingClientRect().width)).map(i => i.alt),
     maths: maths.length,
     emptyMath: maths.filter(m => { const b = m.getBoundingClientRect();
                                    return b.width === 0 || b.height === 0; }).length,
@@ -87,7 +90,7 @@ def look_at(report: Path, width: int, screenshot: str) -> dict:
 def assert_reads_well(result: dict, width: int) -> None:
     assert result["pageWidth"] <= width, result["overflowing"]
     assert result["overflowing"] == []
-    assert result["images"] == 7 and result["broken"] == []
+    assert result["images"] == 7 and result["broken"] == [] and result["shrunk"] == []
     assert result["maths"] > 100 and result["emptyMath"] == 0
     assert result["mathFont"].startswith('"Latin Modern Math"')
     assert result["mathFontLoaded"]

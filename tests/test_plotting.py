@@ -21,11 +21,14 @@ DPI = 60  # small files keep the suite fast; layout does not depend on dpi
 
 
 def read_png(path: Path, min_size: tuple[int, int]) -> np.ndarray:
-    """Check the PNG signature, a plausible size and that it is not one flat colour."""
+    """Check the PNG signature, a plausible size, that it is not one flat colour and that it
+    is drawn at printed size: at most the report's text width wide, so that its fonts are the
+    point sizes the style sets."""
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     pixels = mpimg.imread(path)
     height, width = pixels.shape[:2]
     assert height >= min_size[0] and width >= min_size[1], pixels.shape
+    assert width <= plotting.PAGE_WIDTH * DPI + 1, f"{path.name} is wider than the page"
     colours = np.unique(pixels[..., :3].reshape(-1, 3), axis=0)
     assert len(colours) > 10, f"{path.name} looks blank ({len(colours)} colours)"
     return pixels
@@ -58,7 +61,7 @@ def digit_grid(grid_size: int = 4) -> np.ndarray:
 
 def test_markov_blanket_png(tmp_path: Path) -> None:
     plotting.plot_markov_blanket(tmp_path / "fig1.png", DPI)
-    read_png(tmp_path / "fig1.png", (250, 300))
+    read_png(tmp_path / "fig1.png", (150, 250))
 
 
 def test_regression_png_and_orientation(tmp_path: Path) -> None:
@@ -68,7 +71,7 @@ def test_regression_png_and_orientation(tmp_path: Path) -> None:
     theta0, theta1 = np.meshgrid(exp["axis"], exp["axis"], indexing="ij")
     exp["log_posterior"] = np.where((theta0 > 0) & (theta1 < 0), 5.0, -5.0)
     plotting.plot_regression([exp], tmp_path / "fig3.png", DPI)
-    pixels = read_png(tmp_path / "fig3.png", (200, 450))[..., :3]
+    pixels = read_png(tmp_path / "fig3.png", (120, 300))[..., :3]
     left = pixels[:, : pixels.shape[1] // 2]
     yellow = np.argwhere(np.all(np.abs(left - plt.get_cmap("viridis")(1.0)[:3]) < 0.05, axis=-1))
     purple = np.argwhere(np.all(np.abs(left - plt.get_cmap("viridis")(0.0)[:3]) < 0.05, axis=-1))
@@ -89,7 +92,7 @@ def test_mixture_samples_png(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     samples = np.array([[1, 1], [3, 5]])[rng.integers(0, 2, 300)] + rng.normal(size=(300, 2))
     plotting.plot_mixture_samples(samples, tmp_path / "fig4.png", DPI, "300 samples")
-    read_png(tmp_path / "fig4.png", (250, 250))
+    read_png(tmp_path / "fig4.png", (150, 150))
 
 
 def test_conditionals_png(tmp_path: Path) -> None:
@@ -97,13 +100,13 @@ def test_conditionals_png(tmp_path: Path) -> None:
     conditionals = [{"value": v, "weights": [w, 1 - w], "samples": rng.normal(1 + 4 * (1 - w),
                      1, 300)} for v, w in ((1.0, 0.88), (2.0, 0.5), (3.0, 0.12))]
     plotting.plot_conditionals(conditionals, tmp_path / "fig5.png", DPI)
-    read_png(tmp_path / "fig5.png", (250, 800))
+    read_png(tmp_path / "fig5.png", (130, 380))
 
 
 def test_latents_png(tmp_path: Path) -> None:
     panels = [latent_panel("Small VAE (10,)", seed=0), latent_panel("Large VAE", seed=1)]
     plotting.plot_latents(panels, tmp_path / "fig6.png", DPI)
-    read_png(tmp_path / "fig6.png", (250, 500))
+    read_png(tmp_path / "fig6.png", (100, 380))
 
 
 def test_latents_reject_mismatched_labels(tmp_path: Path) -> None:
@@ -117,7 +120,7 @@ def test_latent_grids_png(tmp_path: Path) -> None:
     panels = [{"title": "Small", "images": digit_grid()},
               {"title": "Large", "images": digit_grid()[::-1]}]
     plotting.plot_latent_grids(panels, tmp_path / "fig7.png", DPI)
-    pixels = read_png(tmp_path / "fig7.png", (250, 500))
+    pixels = read_png(tmp_path / "fig7.png", (150, 380))
     # The sheet's dark backdrop frames the grids.
     assert np.allclose(pixels[0, 0, :3], [2 / 255, 4 / 255, 25 / 255], atol=1 / 255)
 
@@ -126,7 +129,7 @@ def test_full_covariance_png(tmp_path: Path) -> None:
     panel = latent_panel("unused", n=300)
     plotting.plot_full_covariance(panel["latents"] * 3, panel["labels"], digit_grid(),
                                   tmp_path / "fullcov.png", DPI)
-    read_png(tmp_path / "fullcov.png", (250, 550))
+    read_png(tmp_path / "fullcov.png", (150, 380))
 
 
 def test_compose_grid_follows_sheet_order() -> None:

@@ -3,6 +3,10 @@
 Every public function takes numpy arrays (or lists of them) plus an output path and writes a
 PNG whose bytes depend only on its inputs: figures are rendered under a fixed rcParams set
 (never the user's matplotlibrc) and saved without the version-stamped "Software" chunk.
+
+Figures are drawn at the size they are printed: at most the report's text width wide
+(``PAGE_WIDTH``), so the report places them at their natural size and a font size here is the
+size a reader sees on paper (and, in the HTML, at about 14 px).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ R = TypeVar("R")
 GRID_BACKGROUND = "#020419"
 GRID_TEXT = "#e6e8f0"
 
+# The PDF report's text width in inches (report/metadata.yaml: letter paper, 2.5 cm margins).
+PAGE_WIDTH = 6.5
+
 # Full rcParams baseline: rc_file_defaults + these keys, so a local matplotlibrc or an earlier
 # rcParams change in the same process cannot alter the output bytes.
 # Layouts: "constrained" by default; "compressed" for grids of fixed-aspect panels (it packs
@@ -44,9 +51,13 @@ _STYLE: dict[str, Any] = {
     "figure.constrained_layout.use": True,
     "font.family": "DejaVu Sans",
     "mathtext.fontset": "dejavusans",
-    "font.size": 10,
-    "axes.titlesize": 10,
-    "figure.titlesize": 13,
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "figure.titlesize": 9,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "savefig.facecolor": "auto",
@@ -123,26 +134,26 @@ def plot_markov_blanket(path: PathLike, dpi: int) -> None:
     Conditioned on C, x is independent of every B node (Bishop 8.9): each path from a B node
     to x passes a head-tail or tail-tail link at an observed C node.
     """
-    fig, ax = plt.subplots(figsize=(7.0, 5.6))
+    fig, ax = plt.subplots(figsize=(0.8 * PAGE_WIDTH, 0.64 * PAGE_WIDTH))
     for src, dst in _DAG_EDGES:
         start, end = np.array(_DAG_NODES[src][:2]), np.array(_DAG_NODES[dst][:2])
         unit = (end - start) / np.linalg.norm(end - start)
         # Arrows run circle edge to circle edge, so heads are not hidden under nodes.
         ax.add_patch(FancyArrowPatch(
             tuple(start + unit * _NODE_RADIUS), tuple(end - unit * _NODE_RADIUS),
-            arrowstyle="-|>", mutation_scale=16, linewidth=1.4, color="#333333",
+            arrowstyle="-|>", mutation_scale=12, linewidth=1.1, color="#333333",
         ))
     for name, (cx, cy, label, kind) in _DAG_NODES.items():
         ax.add_patch(Circle((cx, cy), _NODE_RADIUS, facecolor=_NODE_FACE[kind],
                             edgecolor="black", linewidth=2.0 if kind == "A" else 1.2))
-        ax.text(cx, cy, label, ha="center", va="center", fontsize=13)
+        ax.text(cx, cy, label, ha="center", va="center", fontsize=10)
         if name in _DAG_ROLES:
             role, side = _DAG_ROLES[name]
             gap = _NODE_RADIUS + 0.08
             tx, ty, ha, va = {"left": (cx - gap, cy, "right", "center"),
                               "right": (cx + gap, cy, "left", "center"),
                               "below": (cx, cy - gap, "center", "top")}[side]
-            ax.text(tx, ty, role, ha=ha, va=va, fontsize=9, color="#444444")
+            ax.text(tx, ty, role, ha=ha, va=va, fontsize=7, color="#444444")
     fig.legend(
         handles=[
             Patch(facecolor=_NODE_FACE["A"], edgecolor="black", label="A: node $x$"),
@@ -151,13 +162,13 @@ def plot_markov_blanket(path: PathLike, dpi: int) -> None:
             Patch(facecolor=_NODE_FACE["B"], edgecolor="black",
                   label="B: all other nodes (unshaded)"),
         ],
-        loc="outside lower center", fontsize=9, ncols=2,
+        loc="outside lower center", ncols=2,
     )
     ax.set_xlim(-0.9, 6.3)
     ax.set_ylim(-0.4, 4.4)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.set_title(r"Markov blanket: $x \perp B \mid C$", fontsize=12)
+    ax.set_title(r"Markov blanket: $x \perp B \mid C$", fontsize=9)
     save_figure(fig, path, dpi)
 
 
@@ -194,7 +205,7 @@ def plot_regression(
     if not experiments:
         raise ValueError("plot_regression needs at least one experiment")
     fig, axss = plt.subplots(nrows=len(experiments), ncols=2, squeeze=False, layout="compressed",
-                             figsize=(10, 4.6 * len(experiments)))
+                             figsize=(PAGE_WIDTH, 2.0 * len(experiments) + 0.4))  # 4 fit a page
     for (ax_post, ax_var), exp in zip(axss, experiments, strict=True):
         axis = np.asarray(exp["axis"], dtype=float)
         grids = {key: np.asarray(exp[key], dtype=float)
@@ -205,9 +216,9 @@ def plot_regression(
                                  f"expected {(axis.size, axis.size)} from the axis")
         _heatmap(ax_post, grids["log_posterior"], axis, xlabel=r"$\theta_1$",
                  ylabel=r"$\theta_0$", vlim=log_limits,
-                 title=f"{exp['title']}: " + r"log posterior $\log p(\theta\,|\,\mathcal{D})$")
+                 title=f"{exp['title']}\n" + r"log posterior $\log p(\theta\,|\,\mathcal{D})$")
         _heatmap(ax_var, grids["predictive_variance"], axis, xlabel="$x_1$", ylabel="$x_0$",
-                 title=f"{exp['title']}: " + r"predictive variance of $\hat{y}$ at $\mathbf{x}$")
+                 title=f"{exp['title']}\n" + r"predictive variance of $\hat{y}$ at $\mathbf{x}$")
     fig.suptitle(suptitle)
     save_figure(fig, path, dpi)
 
@@ -221,8 +232,8 @@ def plot_mixture_samples(samples: np.ndarray, path: PathLike, dpi: int, title: s
     samples = np.asarray(samples, dtype=float)
     if samples.ndim != 2 or samples.shape[1] != 2:
         raise ValueError(f"samples must have shape (n, 2), got {samples.shape}")
-    fig, ax = plt.subplots(figsize=(6, 6))
-    ax.scatter(samples[:, 0], samples[:, 1], s=14, alpha=0.7, edgecolors="none")
+    fig, ax = plt.subplots(figsize=(0.55 * PAGE_WIDTH, 0.55 * PAGE_WIDTH))
+    ax.scatter(samples[:, 0], samples[:, 1], s=6, alpha=0.7, edgecolors="none")
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_aspect("equal", adjustable="datalim")  # identity covariances should look round
@@ -245,14 +256,14 @@ def plot_conditionals(
     if not conditionals:
         raise ValueError("plot_conditionals needs at least one conditional")
     fig, axs = plt.subplots(ncols=len(conditionals), sharey=True, squeeze=False,
-                            figsize=(5.5 * len(conditionals), 4.8))
+                            figsize=(PAGE_WIDTH, 2.6))
     sizes = set()
     for ax, cond in zip(axs[0], conditionals, strict=True):
         samples = np.asarray(cond["samples"], dtype=float).ravel()
         sizes.add(samples.size)
-        sns.kdeplot(x=samples, ax=ax, fill=True, alpha=0.25, linewidth=1.5)
+        sns.kdeplot(x=samples, ax=ax, fill=True, alpha=0.25, linewidth=1.2)
         weights = ", ".join(f"{w:.2f}" for w in cond["weights"])
-        ax.set_title(f"$x_1 = {cond['value']:g}$ (new mixing coefficients: [{weights}])")
+        ax.set_title(f"$x_1 = {cond['value']:g}$\nnew mixing coefficients [{weights}]")
         ax.set_xlabel("$x_2$")
         ax.set_xlim(xlim)
     if suptitle is None:
@@ -284,7 +295,7 @@ def _draw_latents(ax: Axes, latents: np.ndarray, labels: np.ndarray, limits: flo
     frame = pl.DataFrame({"z1": latents[:, 0], "z2": latents[:, 1],
                           "Digit": labels.astype(np.int64)})
     # Larger dots for the sheet's 500 points, smaller ones for the full 10k test set.
-    size = float(np.clip(8000 / max(len(frame), 1), 2.0, 18.0))
+    size = float(np.clip(3000 / max(len(frame), 1), 0.8, 6.0))
     digits = set()
     for (digit,), group in frame.sort("Digit").group_by("Digit", maintain_order=True):
         ax.scatter(group["z1"].to_numpy(), group["z2"].to_numpy(), s=size,
@@ -305,7 +316,7 @@ def _digit_legend(owner: Figure | Axes, digits: set[int],
     def name(label: int) -> str:
         return class_names[label] if class_names and label < len(class_names) else str(label)
 
-    handles = [Line2D([], [], marker="o", linestyle="", markersize=7, label=name(digit),
+    handles = [Line2D([], [], marker="o", linestyle="", markersize=5, label=name(digit),
                       color=_digit_colour(digit)) for digit in sorted(digits)]
     if isinstance(owner, Figure):
         owner.legend(handles=handles, title="Label", loc="outside right center")
@@ -352,8 +363,10 @@ def plot_latents(
     """Fig. 6: encoder means of each VAE, coloured by class; dicts: title, latents, labels."""
     if not panels:
         raise ValueError("plot_latents needs at least one panel")
+    # The legend takes about 1.1 in on the right; the square panels share the rest.
+    panel = (PAGE_WIDTH - 1.1) / len(panels)
     fig, axs = plt.subplots(ncols=len(panels), squeeze=False, sharex=True, sharey=True,
-                            layout="compressed", figsize=(4.6 * len(panels) + 0.8, 4.9))
+                            layout="compressed", figsize=(PAGE_WIDTH, panel + 0.9))
     digits: set[int] = set()
     for ax, panel in zip(axs[0], panels, strict=True):
         digits |= _draw_latents(ax, panel["latents"], panel["labels"], limits)
@@ -377,7 +390,8 @@ def plot_latent_grids(
     if not panels:
         raise ValueError("plot_latent_grids needs at least one panel")
     fig, axs = plt.subplots(ncols=len(panels), squeeze=False, facecolor=GRID_BACKGROUND,
-                            layout="compressed", figsize=(5.2 * len(panels), 5.6))
+                            layout="compressed",
+                            figsize=(PAGE_WIDTH, PAGE_WIDTH / len(panels) + 0.6))
     for ax, panel in zip(axs[0], panels, strict=True):
         _draw_grid(ax, panel["images"])
         ax.set_title(panel["title"], color=GRID_TEXT)
@@ -400,10 +414,11 @@ def plot_full_covariance(
     class_names: Sequence[str] | None = None,
 ) -> None:
     """Full-covariance VAE: latent means by digit (left) and its decoded latent grid (right)."""
-    fig, (ax_lat, ax_grid) = plt.subplots(ncols=2, layout="compressed", figsize=(11.5, 5.4))
+    fig, (ax_lat, ax_grid) = plt.subplots(ncols=2, layout="compressed",
+                                          figsize=(PAGE_WIDTH, 0.5 * PAGE_WIDTH))
     _digit_legend(ax_lat, _draw_latents(ax_lat, latents, labels, limits), class_names)
     ax_lat.set_title(f"Latent means of {np.asarray(labels).size} {items}")
     _draw_grid(ax_grid, images)
-    ax_grid.set_title("Decoded images over a latent quantile grid")
+    ax_grid.set_title("Decoded images, latent quantile grid")
     fig.suptitle(title)
     save_figure(fig, path, dpi)
