@@ -64,7 +64,7 @@ quick: setup
 		--config dataset=$(DATASET) $(SNAKEMAKE_ARGS)
 
 lint: setup
-	$(BIN)/ruff check src scripts tests
+	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/snakemake --lint
 
 # Every test: the fast ones (plain `pytest`) and the end-to-end workflow runs.
