@@ -141,6 +141,14 @@ def train_cfg(wildcards):
     }
 
 
+def training_cost(wildcards):
+    """A training job's size, epochs x weights: its priority, so that on few cores the
+    scheduler starts the longest runs first instead of leaving them behind the short ones."""
+    model = config["vae"]["models"][wildcards.model]
+    widths = [784, *model["hidden"], config["vae"]["latent_dim"]]
+    return model["epochs"] * 2 * sum(a * b for a, b in zip(widths, widths[1:]))
+
+
 def iwae_cfg(wildcards):
     return {
         **architecture_cfg(wildcards),

@@ -21,6 +21,7 @@ rule train_vae:
         ENV
     # One thread per training job: on two cores two models train at once (see README).
     threads: 1
+    priority: training_cost
     resources:
         gpu=1,
         mem_mb=4000,
