@@ -89,11 +89,12 @@ def render(template: str, values: Mapping[str, Any], name: str = _TEMPLATE_NAME)
                             "results/report/values.json") from None
 
 
-# The PDF's table geometry (report/metadata.yaml: letter paper, 2.5 cm margins, tables in
-# \footnotesize): the text width and a typewriter character's width in points, and the
-# padding LaTeX puts around each column. A little wide per character, to stay on the safe side.
+# The PDF's table geometry (report/metadata.yaml: letter paper, 2.5 cm margins, 11 pt type,
+# tables in \footnotesize, i.e. 9 pt): the text width and a character's width in points (a
+# typewriter character is 0.525 em, 4.7 pt), and the padding LaTeX puts around each column.
+# A little wide per character, to stay on the safe side.
 _TEXT_WIDTH_PT = 470.0
-_CHAR_PT = 4.4
+_CHAR_PT = 4.8
 _COLUMN_PADDING_PT = 12.0
 
 
