@@ -4,10 +4,12 @@
 config both ways in one process, on the same data, machine, seed, batch size and number of Adam
 steps, and prints per model: seconds per epoch (median of the timed epochs after one warm-up
 epoch, which also absorbs the sheet's ``model.compile()``), the speedup, the test-set negative
-ELBO of both after the same number of epochs, and how close our epoch comes to this core's
-matrix-multiply speed: the model's matrix-multiply FLOPs per epoch over our epoch time, as a
-fraction of the GFLOP/s that ``torch.mm`` reaches on the same shapes, measured in the same run.
-The last line is ``speedup: min <x>x over sizes``.
+ELBO of both after the same number of epochs with their difference and twice its standard
+error over the paired test images (a difference within it is the test set's noise), and how
+close our epoch comes to this core's matrix-multiply speed: the model's matrix-multiply FLOPs
+per epoch over our epoch time, as a fraction of the GFLOP/s that ``torch.mm`` reaches on the
+same shapes, measured in the same run. The line before last says whether ours is equal or
+better on every model; the last line is ``speedup: min <x>x over sizes``.
 """
 
 from __future__ import annotations
