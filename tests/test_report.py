@@ -73,6 +73,7 @@ def test_report_values_from_made_up_artifacts():
                                                    [[0.8, 0.2], [0.2, 0.8]]]},
         "vae": {"batch_size": 50, "learning_rate": 0.001, "grid_size": 10, "iwae_samples": 8,
                 "comparisons": [["big", "small"]]},
+        "figure_models": {"diagonal": ["small"], "fullcov": "big"},
     }
     records = [record("figure", {"name": "f"}, "scripts/figures/f.py", {}),
                record("fuel_gauge", {}, "scripts/fuel_gauge.py", {}),
@@ -211,7 +212,9 @@ def test_the_report_source_renders_with_the_default_config():
            "models": models, "experiments": experiments,
            "regression": {k: v for k, v in config["regression"].items() if k != "experiments"},
            "mixture": config["mixture"], "bayesnet": config["bayesnet"],
-           "vae": {k: v for k, v in config["vae"].items() if k != "models"}}
+           "vae": {k: v for k, v in config["vae"].items() if k != "models"},
+           "figure_models": {"diagonal": [m for m in models if not models[m]["full_covariance"]],
+                             "fullcov": "fullcov"}}
     records = [*(record("figure", {"name": name}, f"scripts/figures/{name}.py", {})
                  for name in figures),
                record("fuel_gauge", {}, "scripts/fuel_gauge.py", {}),

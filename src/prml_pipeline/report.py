@@ -406,7 +406,6 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
                            "covariance": ("full" if models[name]["full_covariance"]
                                           else "diagonal")}
                     for name, row in summary.items()}
-    diagonal = [models[name]["title"] for name in models if not models[name]["full_covariance"]]
     comparisons = [comparison_sentence(models[a]["title"], models[b]["title"],
                                        summary[a]["neg_iwae"], summary[b]["neg_iwae"])
                    for a, b in cfg["vae"]["comparisons"]]
@@ -449,9 +448,9 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
             "comparisons": comparisons,
             "models": list(model_values.values()),
             "n_models": number_word(len(models)),
-            # Figures 6 and 7 show the diagonal models, Figure 8 the first full-covariance one
-            "diagonal_titles": word_list(diagonal),
-            "fullcov_title": next(m["title"] for m in models.values() if m["full_covariance"]),
+            "diagonal_titles": word_list([models[name]["title"]
+                                          for name in cfg["figure_models"]["diagonal"]]),
+            "fullcov_title": models[cfg["figure_models"]["fullcov"]]["title"],
             **model_values,
         },
         "figures": {name: {"path": path, "note": figure_note(by_job[("figure", name)])}

@@ -43,6 +43,8 @@ rule report_values:
             "mixture": config["mixture"],
             "bayesnet": config["bayesnet"],
             "vae": {k: v for k, v in config["vae"].items() if k != "models"},
+            # Which models Figures 6 and 7 (diagonal) and 8 (full covariance) show.
+            "figure_models": {"diagonal": DIAGONAL_MODELS, "fullcov": FULLCOV_MODEL},
         },
         figures=list(FIGURES),
         seeds=SEEDS,
