@@ -19,7 +19,7 @@ CORES ?= all
 DATASET ?= mnist
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup system-packages setup-cluster report quick test test-cluster lint bench audit \
+.PHONY: setup system-packages setup-cluster report quick test test-cluster lint bench bench-compile audit \
 	compare bundle unbundle crate clean
 
 setup: $(STAMP)
@@ -78,6 +78,11 @@ test-cluster: setup-cluster
 
 bench: setup
 	$(BIN)/python -m benchmarks.bench
+
+# Whether torch.compile pays for the training step on this device (DEVICE=cuda on a GPU node).
+bench-compile: DEVICE = cpu
+bench-compile: setup
+	$(BIN)/python -m benchmarks.compiled --device $(DEVICE)
 
 audit: setup
 	$(BIN)/python -m prml_pipeline.audit results

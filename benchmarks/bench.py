@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.bench`` (from the repository root; ``make bench``) trains each VAE of the
 config both ways in one process, on the same data, machine, seed, batch size and number of Adam
-steps, and prints per model: seconds per epoch (median of the timed epochs after one warm-up
+steps, one epoch of each path in turn (so that the machine's drift in speed falls on both), and
+prints per model: seconds per epoch (median of the timed epochs after one warm-up
 epoch, which also absorbs the sheet's ``model.compile()``), the speedup, the test-set negative
 ELBO of both after the same number of epochs with their difference and twice its standard
 error over the paired test images (a difference within it is the test set's noise), and how
@@ -18,8 +19,9 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -159,29 +161,8 @@ def matmul_floor(
     return steps * flops, steps * sum(timing[shape] for shape in shapes)
 
 
-def run_sheet(
+def run_both(
     train_raw: np.ndarray,
-    test_bin: np.ndarray,
-    hidden: list[int],
-    full_covariance: bool,
-    epochs: int,
-    seed: int,
-    device: str,
-) -> PathResult:
-    """The sheet's loop: per-sample transforms, DataLoader, compiled LazyLinear VAE, Adam."""
-    loader = sheet_loader(train_raw)
-    model, optimizer = sheet_setup(
-        loader, hidden, seed=seed, multivariate=full_covariance, device=device
-    )
-    seconds = []
-    for epoch in range(epochs):
-        began = time.perf_counter()
-        sheet_train_epoch(model, optimizer, loader, epoch, device=device)
-        seconds.append(time.perf_counter() - began)
-    return PathResult(seconds, sheet_test_negative_elbo(model.cpu(), test_bin, 1000, seed))
-
-
-def run_ours(
     train_bin: np.ndarray,
     test_bin: np.ndarray,
     hidden: list[int],
@@ -189,14 +170,45 @@ def run_ours(
     epochs: int,
     seed: int,
     device: str,
-) -> PathResult:
-    """:func:`train_vae` with the sheet's settings (batch 50, Adam lr 1e-3)."""
+) -> tuple[PathResult, PathResult]:
+    """(sheet, ours): both paths trained side by side, one epoch of each in turn.
+
+    The sheet's loop is its per-sample transforms, DataLoader, compiled LazyLinear VAE and Adam;
+    ours is :func:`train_vae` with the sheet's settings (batch 50, Adam lr 1e-3), called once per
+    epoch and resuming from its checkpoint (bit-identical to one uninterrupted call). Which path
+    goes first alternates from epoch to epoch, so that a drift in the machine's speed falls on
+    both alike instead of on whichever ran later.
+    """
+    loader = sheet_loader(train_raw)
+    sheet_model, sheet_optimizer = sheet_setup(
+        loader, hidden, seed=seed, multivariate=full_covariance, device=device
+    )
     settings = TrainSettings(
         hidden=tuple(hidden), epochs=epochs, full_covariance=full_covariance, seed=seed
     )
-    with open(os.devnull, "w") as devnull:  # the table is the output
-        result = train_vae(train_bin, settings, device=device, progress_file=devnull)
-    return PathResult(result.epoch_seconds, negative_elbo_per_image(result.model, test_bin, seed))
+    sheet_seconds: list[float] = []
+    ours = None
+    with tempfile.TemporaryDirectory() as checkpoints, open(os.devnull, "w") as devnull:
+
+        def sheet_epoch(epoch: int) -> None:
+            began = time.perf_counter()
+            sheet_train_epoch(sheet_model, sheet_optimizer, loader, epoch, device=device)
+            sheet_seconds.append(time.perf_counter() - began)
+
+        def our_epoch(epoch: int) -> None:
+            nonlocal ours
+            ours = train_vae(train_bin, replace(settings, epochs=epoch + 1), device=device,
+                             checkpoint_dir=Path(checkpoints), progress_file=devnull)
+
+        for epoch in range(epochs):
+            for run in (sheet_epoch, our_epoch) if epoch % 2 == 0 else (our_epoch, sheet_epoch):
+                run(epoch)
+    assert ours is not None
+    sheet_scores = sheet_test_negative_elbo(sheet_model.cpu(), test_bin, 1000, seed)
+    return (
+        PathResult(sheet_seconds, sheet_scores),
+        PathResult(ours.epoch_seconds, negative_elbo_per_image(ours.model, test_bin, seed)),
+    )
 
 
 def negative_elbo_per_image(model: VAE, images: np.ndarray, seed: int) -> np.ndarray:
@@ -273,10 +285,9 @@ def main(argv: list[str] | None = None) -> float:
     rows, speedups, not_worse = [], [], []
     for name in models:
         hidden, full = MODELS[name]
-        print(f"{name}: sheet loop ...", flush=True)
-        sheet = run_sheet(train_raw, test_bin, hidden, full, total_epochs, args.seed, args.device)
-        print(f"{name}: ours ...", flush=True)
-        ours = run_ours(train_bin, test_bin, hidden, full, total_epochs, args.seed, args.device)
+        print(f"{name}: the sheet's loop and ours, one epoch of each in turn ...", flush=True)
+        sheet, ours = run_both(train_raw, train_bin, test_bin, hidden, full, total_epochs,
+                               args.seed, args.device)
         speedup = sheet.timed_median / ours.timed_median
         speedups.append(speedup)
         flops, floor = matmul_floor(hidden, full, steps, args.device)

@@ -9,9 +9,22 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.bench import MODELS, generated_images, matmul_shapes
-from benchmarks.sheet_loop import SheetImages
+from benchmarks.bench import (
+    MODELS,
+    generated_images,
+    matmul_shapes,
+    negative_elbo_per_image,
+    run_both,
+)
+from benchmarks.sheet_loop import (
+    SheetImages,
+    sheet_loader,
+    sheet_setup,
+    sheet_test_negative_elbo,
+    sheet_train_epoch,
+)
 from prml_pipeline.data import binarize
+from prml_pipeline.train import TrainSettings, train_vae
 from prml_pipeline.vae import VAE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +57,27 @@ def test_matmul_shapes_cover_every_layer_of_the_model(name):
 
 
 @pytest.mark.slow
+def test_taking_turns_changes_neither_path(tmp_path):
+    """One epoch of each path in turn gives the results of each path run alone."""
+    raw, test_raw = generated_images(300, seed=1), generated_images(100, seed=2)
+    train, test = binarize(raw, 0.1307), binarize(test_raw, 0.1307)
+    sheet, ours = run_both(raw, train, test, [10], False, 2, seed=3, device="cpu")
+    assert len(sheet.epoch_seconds) == len(ours.epoch_seconds) == 2
+
+    with open(os.devnull, "w") as devnull:
+        alone = train_vae(train, TrainSettings(hidden=(10,), epochs=2, seed=3),
+                          progress_file=devnull)
+    np.testing.assert_array_equal(ours.test_neg_elbo_per_image,
+                                  negative_elbo_per_image(alone.model, test, 3))
+    loader = sheet_loader(raw)
+    model, optimizer = sheet_setup(loader, [10], seed=3)
+    for epoch in range(2):
+        sheet_train_epoch(model, optimizer, loader, epoch)
+    np.testing.assert_array_equal(sheet.test_neg_elbo_per_image,
+                                  sheet_test_negative_elbo(model.cpu(), test, 1000, 3))
+
+
+@pytest.mark.slow
 def test_bench_quick_smoke():
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench", "--quick", "--epochs", "1",
@@ -63,3 +97,19 @@ def test_bench_quick_smoke():
         sheet, ours, difference, noise = map(float, row[-7:-3])
         assert difference == pytest.approx(ours - sheet, abs=0.011) and noise > 0
     assert lines[-2].startswith("-ELBO: ours ")
+
+
+@pytest.mark.slow
+def test_compile_benchmark_smoke():
+    """The torch.compile check times both and prints one row per model."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.compiled", "--models", "small", "--steps", "5",
+         "--turns", "2", "--data", "generated"],
+        capture_output=True, text=True, check=True, timeout=600, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    row = next(line.split() for line in out.stdout.splitlines() if line.startswith("small "))
+    eager, compiled, ratio, compile_seconds = row[-5:-1]
+    assert float(eager) > 0 and float(compiled) > 0 and float(compile_seconds) > 0
+    assert float(ratio.rstrip("x")) == pytest.approx(float(eager) / float(compiled), rel=0.02)
+    assert row[-1] == "never" or float(row[-1]) >= 0

@@ -88,6 +88,34 @@ def test_training_equals_a_plain_adam_loop(images, full):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
+def test_training_is_train_step_over_the_epoch_draws(images):
+    """train_vae is train_step over each epoch's batches (bit for bit); the step returns the
+    batch's loss before the update."""
+    result = fit(images, epochs=1)  # at one thread, denormals flushed
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    try:
+        torch.manual_seed(SETTINGS.seed)
+        model = VAE(list(SETTINGS.hidden))
+        optimizer = torch.optim.Adam(model.parameters(), lr=SETTINGS.learning_rate, fused=True)
+        data = torch.from_numpy(images)
+        order, noise = train.epoch_draws(len(data), 2, SETTINGS.seed, 0)
+        x = data[order[:50]].float()
+        with torch.no_grad():
+            logits, mean, scale = model(x, noise[:50])
+            before = negative_elbo(logits, x, mean, scale)
+        assert train.train_step(model, optimizer, x, noise[:50]).item() == before.item()
+        for start in range(50, len(data), 50):
+            train.train_step(model, optimizer, data[order[start:start + 50]].float(),
+                             noise[start:start + 50])
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
+    for a, b in zip(result.model.parameters(), model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_epoch_draws_depend_on_seed_and_epoch_only():
     order, noise = train.epoch_draws(100, 2, seed=1, epoch=3)
     again = train.epoch_draws(100, 2, seed=1, epoch=3)

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 import torch
+import torch.nn as nn
 from tqdm import tqdm
 
 from prml_pipeline.artifacts import atomic_path
@@ -37,6 +38,7 @@ __all__ = [
     "TrainResult",
     "TrainSettings",
     "epoch_draws",
+    "train_step",
     "train_vae",
 ]
 
@@ -106,6 +108,21 @@ def epoch_draws(
     generator = torch.Generator().manual_seed(int(mixed[0]) << 32 | int(mixed[1]))
     order = torch.randperm(n, generator=generator)
     return order, torch.randn(n, latent_dim, generator=generator)
+
+
+def train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
+    """One Adam step on the batch's single-sample negative ELBO; returns the loss (no sync).
+
+    ``x`` (B, D) float pixels, ``noise`` the eps (B, d) of z = m + L eps.
+    """
+    logits, mean, scale = model(x, noise)
+    loss = negative_elbo(logits, x, mean, scale)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 def train_vae(
@@ -180,13 +197,7 @@ def _train(
         total = torch.zeros((), dtype=torch.float64, device=device)
         for start in range(0, n_images, settings.batch_size):
             end = start + settings.batch_size
-            x = data[order[start:end]].float()
-            logits, mean, scale = model(x, noise[start:end])
-            loss = negative_elbo(logits, x, mean, scale)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            total += train_step(model, optimizer, data[order[start:end]].float(), noise[start:end])
         loss_per_image = total.item() / n_images  # the epoch's only sync with the device
         if not math.isfinite(loss_per_image):
             bar.close()
