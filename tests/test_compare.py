@@ -29,6 +29,7 @@ def record(rule: str, wildcards: dict[str, str], cfg: dict[str, Any], *,
         "script": {"path": f"scripts/{rule}.py", "git_blob": "b" * 40},
         "code": {"commit": commit, "dirty": False},
         "params": {"cfg": cfg},
+        "inputs": {},
         "outputs": {f"results/{rule}/{key}.npz": "c" * 64},
         "software": software or SOFTWARE,
     }

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from prml_pipeline.records import sha256_file
+from prml_pipeline.records import record_problem, sha256_file
 
 # Folders of results/ that hold no artifacts of their own.
 UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints", "ro-crate-metadata.json")
@@ -49,12 +49,13 @@ def audit(results: Path) -> tuple[list[Finding], int]:
     for record_path in sorted((results / "provenance").rglob("*.json")):
         try:
             record = json.loads(record_path.read_text())
-            outputs, inputs, rule = record["outputs"], record["inputs"], record["rule"]
-            if not (isinstance(outputs, dict) and isinstance(inputs, dict)):
-                raise TypeError("its outputs and inputs are not maps of path to SHA-256")
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError) as error:
             findings.append(Finding(str(record_path), "unreadable", f"? ({error})"))
             continue
+        if (problem := record_problem(record)) is not None:
+            findings.append(Finding(str(record_path), "unreadable", f"? ({problem})"))
+            continue
+        outputs, inputs, rule = record["outputs"], record["inputs"], record["rule"]
         for path, digest in outputs.items():
             checked += 1
             recorded.add(os.path.abspath(path))

@@ -24,15 +24,25 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def record_problem(record: Any) -> str | None:
+    """What makes a parsed record unusable, or None: every reader relies on its rule name and
+    its outputs and inputs as maps of path to SHA-256."""
+    if not isinstance(record, dict) or not isinstance(record.get("rule"), str):
+        return "it names no rule"
+    if not (isinstance(record.get("outputs"), dict) and isinstance(record.get("inputs"), dict)):
+        return "its outputs and inputs are not maps of path to SHA-256"
+    return None
+
+
 def load_records(root: str | os.PathLike[str] = PROVENANCE_DIR) -> list[dict[str, Any]]:
-    """Every readable record under `root`, each with its own path under "_path"."""
+    """Every usable record under `root`, each with its own path under "_path"."""
     records = []
     for path in sorted(Path(root).rglob("*.json")):
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # the audit reports unreadable or malformed records; lookups skip them
-        if isinstance(record, dict) and isinstance(record.get("outputs"), dict):
+        if record_problem(record) is None:
             record["_path"] = str(path)
             records.append(record)
     return records
@@ -41,7 +51,7 @@ def load_records(root: str | os.PathLike[str] = PROVENANCE_DIR) -> list[dict[str
 def records_by_output(root: str | os.PathLike[str] = PROVENANCE_DIR) -> dict[str, dict[str, Any]]:
     """Map each recorded output path (normalised) to the record that lists it."""
     return {os.path.normpath(path): record for record in load_records(root)
-            for path in record.get("outputs", {})}
+            for path in record["outputs"]}
 
 
 def record_for(artifact: str | os.PathLike[str],
