@@ -28,8 +28,8 @@ def coerce_overrides(config: dict[str, Any], defaults: Mapping[str, Any]) -> Non
 
     `snakemake --config 'vae={models: {large: {epochs: 2, hidden: [50, 10]}}}'` hands nested
     values over as strings ('2', ['50', '10']); where the default setting (or, in a list, the
-    default's item) is not a string, the text is read as YAML. Keys without a default (a new
-    model) stay text, and the schema's message then points at --configfile.
+    default's item) is not a string, the text is read as YAML. Keys without a default stay
+    text; the schema then refuses them by name (``vae.models`` holds exactly the four models).
     """
     for key, value in config.items():
         default = defaults.get(key) if isinstance(defaults, Mapping) else None
