@@ -22,6 +22,7 @@ def main(smk):
         local_dir=data.get("local_dir"),
         system_dir=dataset.get("system_dir"),
         system_md5=spec.get("system_md5"),
+        system_package=dataset.get("system_package"),
         timeout=data["timeout_s"],
         alternative=offline_alternative(smk.config["datasets"], smk.params.cfg["dataset"]),
     )

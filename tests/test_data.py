@@ -244,6 +244,15 @@ def test_all_sources_failing_raises_and_leaves_nothing(dataset, tmp_path: Path) 
     assert list(dest.parent.iterdir()) == []
 
 
+def test_a_missing_system_copy_is_named_with_its_package(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-package"
+    with pytest.raises(DownloadError) as info:
+        _fetch(tmp_path / "out" / LABELS, "0" * 32, [], system_dir=str(missing),
+               system_package="dataset-fashion-mnist")
+    assert (f"or install `apt-get install dataset-fashion-mnist` (as root; `make setup` does it), "
+            f"which provides {missing}.") in str(info.value)
+
+
 def test_local_dir_takes_precedence_without_http(dataset, tmp_path: Path) -> None:
     folder, md5s = dataset
     dest = tmp_path / "out" / LABELS

@@ -229,6 +229,7 @@ def fetch_file(
     local_dir: str | None = None,
     system_dir: str | None = None,
     system_md5: str | None = None,
+    system_package: str | None = None,
     timeout: float = 30.0,
     log: Callable[[str], object] = print,
     alternative: str = "",
@@ -238,10 +239,11 @@ def fetch_file(
     Sources, in order: ``local_dir`` (a folder of pre-fetched files), ``system_dir`` (an OS
     package's folder, used if it exists), then ``mirror + filename`` for each mirror. A source is
     accepted only if its MD5 is ``md5`` (or, for ``system_dir`` only, ``system_md5``: an OS package
-    may ship the same data recompressed). Each failing source is logged in one line and skipped.
-    The file is streamed to a temp file in the destination folder and renamed into place only
-    after verification, so no partial or unverified file is ever left behind. When every source
-    fails, the error ends with ``alternative`` (what the user can do instead).
+    may ship the same data recompressed); ``system_package`` names that package in the remedy.
+    Each failing source is logged in one line and skipped. The file is streamed to a temp file in
+    the destination folder and renamed into place only after verification, so no partial or
+    unverified file is ever left behind. When every source fails, the error ends with
+    ``alternative`` (what the user can do instead).
     """
     destination = Path(destination)
     if destination.is_file():
@@ -289,7 +291,7 @@ def fetch_file(
         f"could not obtain {filename} with MD5 {md5}. Sources tried:\n{tried}\n"
         f"Remedy: download {filename} on a machine with internet access, then set "
         f"data.local_dir in the config to a folder holding {filename}"
-        + (f", or install the operating-system package that provides {system_dir}."
+        + (f", or install {_package_install(system_package)}, which provides {system_dir}."
            if system_dir else ".")
         + (f"\n{alternative}" if alternative else "")
     )
@@ -310,8 +312,12 @@ def offline_alternative(datasets: dict[str, dict], current: str) -> str:
     if held:
         return (f"Without internet, the whole report builds now from {spec['name']}, which "
                 f"this machine holds in {spec['system_dir']}: run {commands}.")
-    package = spec.get("system_package")
-    install = (f"`apt-get install {package}` (as root; `make setup` does it)" if package
-               else "its operating-system package")
     return (f"Without internet, the whole report builds from {spec['name']} once "
-            f"{spec['system_dir']} exists: install {install}, then run {commands}.")
+            f"{spec['system_dir']} exists: install {_package_install(spec.get('system_package'))}, "
+            f"then run {commands}.")
+
+
+def _package_install(package: str | None) -> str:
+    """How to install a dataset's operating-system package (``datasets.<name>.system_package``)."""
+    return (f"`apt-get install {package}` (as root; `make setup` does it)" if package
+            else "its operating-system package")
