@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import bench
 from benchmarks.bench import (
     MODELS,
     generated_images,
@@ -57,21 +58,31 @@ def test_matmul_shapes_cover_every_layer_of_the_model(name):
 
 
 @pytest.mark.slow
-def test_taking_turns_changes_neither_path(tmp_path):
-    """One epoch of each path in turn gives the results of each path run alone."""
+def test_taking_turns_changes_neither_path(monkeypatch):
+    """One epoch of each path in turn (ours resuming each time) gives the results of each path
+    run alone."""
     raw, test_raw = generated_images(300, seed=1), generated_images(100, seed=2)
     train, test = binarize(raw, 0.1307), binarize(test_raw, 0.1307)
-    sheet, ours = run_both(raw, train, test, [10], False, 2, seed=3, device="cpu")
-    assert len(sheet.epoch_seconds) == len(ours.epoch_seconds) == 2
+    calls = []
+
+    def one_epoch_per_call(*args, **kwargs):
+        result = train_vae(*args, **kwargs)
+        calls.append((result.resumed_from_epoch, len(result.epoch_seconds)))
+        return result
+
+    monkeypatch.setattr(bench, "train_vae", one_epoch_per_call)
+    sheet, ours = run_both(raw, train, test, [10], False, 3, seed=3, device="cpu")
+    assert calls == [(0, 1), (1, 2), (2, 3)]
+    assert len(sheet.epoch_seconds) == len(ours.epoch_seconds) == 3
 
     with open(os.devnull, "w") as devnull:
-        alone = train_vae(train, TrainSettings(hidden=(10,), epochs=2, seed=3),
+        alone = train_vae(train, TrainSettings(hidden=(10,), epochs=3, seed=3),
                           progress_file=devnull)
     np.testing.assert_array_equal(ours.test_neg_elbo_per_image,
                                   negative_elbo_per_image(alone.model, test, 3))
     loader = sheet_loader(raw)
     model, optimizer = sheet_setup(loader, [10], seed=3)
-    for epoch in range(2):
+    for epoch in range(3):
         sheet_train_epoch(model, optimizer, loader, epoch)
     np.testing.assert_array_equal(sheet.test_neg_elbo_per_image,
                                   sheet_test_negative_elbo(model.cpu(), test, 1000, 3))
@@ -91,12 +102,17 @@ def test_bench_quick_smoke():
     rows = {line.split()[0]: line.split() for line in lines
             if line.startswith(("small ", "fullcov "))}
     assert set(rows) == {"small", "fullcov"}
-    for row in rows.values():
+    worse = []
+    for name, row in rows.items():
         # A ratio of two timings: under load from other processes it can pass 100%.
         assert row[-1].endswith("%") and float(row[-1].rstrip("%")) > 0
         sheet, ours, difference, noise = map(float, row[-7:-3])
-        assert difference == pytest.approx(ours - sheet, abs=0.011) and noise > 0
-    assert lines[-2].startswith("-ELBO: ours ")
+        # Three numbers each rounded to 2 decimals: they agree to 0.015.
+        assert difference == pytest.approx(ours - sheet, abs=0.0151) and noise > 0
+        if difference > noise:
+            worse.append(name)
+    assert lines[-2] == ("-ELBO: ours equal or better on every model (diff below 2 SE)"
+                         if not worse else f"-ELBO: ours worse beyond 2 SE on {', '.join(worse)}")
 
 
 @pytest.mark.slow
@@ -112,4 +128,9 @@ def test_compile_benchmark_smoke():
     eager, compiled, ratio, compile_seconds = row[-5:-1]
     assert float(eager) > 0 and float(compiled) > 0 and float(compile_seconds) > 0
     assert float(ratio.rstrip("x")) == pytest.approx(float(eager) / float(compiled), rel=0.02)
-    assert row[-1] == "never" or float(row[-1]) >= 0
+    if float(eager) <= float(compiled):
+        assert row[-1] == "never"
+    else:  # compile seconds over the seconds an epoch saves, from the rounded numbers
+        saving = float(eager) - float(compiled)
+        assert float(row[-1]) == pytest.approx(float(compile_seconds) / saving,
+                                               rel=0.5, abs=1)
