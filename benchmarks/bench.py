@@ -231,38 +231,49 @@ def paired_difference(ours: PathResult, sheet: PathResult) -> tuple[float, float
     return float(difference.mean()), float(2 * difference.std(ddof=1) / np.sqrt(len(difference)))
 
 
-def main(argv: list[str] | None = None) -> float:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.bench", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs after 1 warm-up")
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both benchmarks take: --models, --data, --threads, --device."""
     parser.add_argument(
         "--models", default=",".join(MODELS), help="comma-separated models of the config"
     )
     parser.add_argument(
         "--data", choices=("auto", "fashion-mnist", "mnist", "generated"), default="auto"
     )
-    parser.add_argument("--data-dir", type=Path, help="folder with the IDX .gz files")
     parser.add_argument(
         "--threads",
         type=int,
         default=1,
-        help="torch threads for both paths (default 1, as each training job gets in the workflow)",
+        help="torch threads (default 1, as each training job gets in the workflow)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+
+
+def chosen_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The models of --models, after checking them and --device (parser.error otherwise)."""
+    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = [name for name in models if name not in MODELS]
+    if unknown or not models:
+        parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device available")
+    return models
+
+
+def main(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs after 1 warm-up")
+    add_common_arguments(parser)
+    parser.add_argument("--data-dir", type=Path, help="folder with the IDX .gz files")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--quick", action="store_true", help=f"{QUICK_TRAIN} training / {QUICK_TEST} test images"
     )
     args = parser.parse_args(argv)
-    models = [name.strip() for name in args.models.split(",") if name.strip()]
-    unknown = [name for name in models if name not in MODELS]
-    if unknown or not models:
-        parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
+    models = chosen_models(parser, args)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device available")
 
     torch.set_num_threads(args.threads)
     counts = (QUICK_TRAIN, QUICK_TEST) if args.quick else (60000, 10000)

@@ -4,8 +4,9 @@
 :func:`prml_pipeline.train.train_step` (forward, negative ELBO, backward, fused Adam), for each
 model of the config twice over: with the model as it is, and with the model wrapped in
 ``torch.compile`` (``mode="reduce-overhead"`` on CUDA, which also captures CUDA graphs; the
-default mode on the CPU). Both start from the same weights and take the same batches, in turns
-of ``--steps`` steps, so that a drift in the machine's speed falls on both. It prints per model
+default mode on the CPU). Both start from the same weights; after the warm-up steps (the eager
+model takes them twice, to time them warm) they take the same batches in turns of ``--steps``
+steps, so that a drift in the machine's speed falls on both. It prints per model
 the seconds per epoch of both, the compile time (the compiled model's first steps less as many
 eager ones), and the number of epochs after which compiling has paid for itself; the
 workflow's training jobs run 10 or 20 epochs.
@@ -21,13 +22,25 @@ import time
 
 import torch
 
-from benchmarks.bench import BATCH, LATENT, MODELS, load_data
+from benchmarks.bench import (
+    BATCH,
+    LATENT,
+    MODELS,
+    add_common_arguments,
+    chosen_models,
+    load_data,
+)
 from benchmarks.sheet_loop import NORMALIZE_MEAN
 from prml_pipeline.data import binarize
 from prml_pipeline.train import train_step
 from prml_pipeline.vae import VAE
 
 WARMUP_STEPS = 3  # CUDA graphs are recorded on the compiled model's second or third call
+
+
+def compile_mode(device: str) -> str:
+    """CUDA graphs on the GPU; on the CPU torch.compile's default mode."""
+    return "reduce-overhead" if device == "cuda" else "default"
 
 
 def timed_steps(model, optimizer, data, noise, first: int, count: int, device: str) -> float:
@@ -51,8 +64,7 @@ def measure(
     torch.manual_seed(0)
     eager = VAE(hidden, LATENT, data.shape[1], full_covariance).to(device).train()
     compiled_weights = copy.deepcopy(eager)
-    mode = "reduce-overhead" if device == "cuda" else None
-    compiled = torch.compile(compiled_weights, mode=mode)
+    compiled = torch.compile(compiled_weights, mode=compile_mode(device))
     optimizers = {
         name: torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
         for name, model in (("eager", eager), ("compiled", compiled_weights))
@@ -81,22 +93,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.compiled", description=__doc__.splitlines()[0]
     )
-    parser.add_argument(
-        "--models", default=",".join(MODELS), help="comma-separated models of the config"
-    )
-    parser.add_argument(
-        "--data", choices=("auto", "fashion-mnist", "mnist", "generated"), default="auto"
-    )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_common_arguments(parser)
     parser.add_argument("--steps", type=int, default=100, help="steps per turn")
     parser.add_argument("--turns", type=int, default=8, help="turns of each (median taken)")
     args = parser.parse_args(argv)
-    models = [name.strip() for name in args.models.split(",") if name.strip()]
-    if not models or any(name not in MODELS for name in models):
-        parser.error(f"choose --models from {list(MODELS)}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device available")
+    models = chosen_models(parser, args)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as train_vae does
     description, train_raw, _ = load_data(args.data, None, seed=42, n_train=60000, n_test=1)
@@ -104,9 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     data = data.to(args.device)
     noise = torch.randn(len(data), LATENT, generator=torch.Generator().manual_seed(0))
     noise = noise.to(args.device)
-    mode = "reduce-overhead" if args.device == "cuda" else "default"
     print(f"data: {description}, {len(data)} images; device {args.device}, "
-          f"{torch.get_num_threads()} thread(s); torch.compile mode {mode}; median of "
+          f"{torch.get_num_threads()} thread(s); torch.compile mode "
+          f"{compile_mode(args.device)}; median of "
           f"{args.turns} turns of {args.steps} steps", flush=True)
     rows = []
     for name in models:
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{'compile s':>10} {'pays after ep':>15}")
     for row in rows:
         print(row)
-    print("(s/ep: seconds per epoch of 1200 steps, median over the turns; compile s: the "
+    print(f"(s/ep: seconds per epoch of {len(data) // BATCH} steps, median over the turns; "
+          "compile s: the "
           "compiled model's first steps less as many eager ones, shorter when torch's on-disk "
           "compile cache holds the graphs from an earlier run; pays after ep: compile s over the "
           "seconds an epoch saves)")
