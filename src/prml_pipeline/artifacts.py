@@ -39,10 +39,11 @@ def remedy(path: str | os.PathLike[str], rule: str | None = None) -> str:
     return f"run `{rebuild_command(producing_rule(path) or rule)}`"
 
 
-def _umask() -> int:
+def _file_mode() -> int:
+    """The mode the umask gives a new file (0644 under 022): every artifact gets it."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 @contextmanager
@@ -54,7 +55,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are shared as any file
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; artifacts are shared as any file
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -81,7 +82,7 @@ def share_cached_artifacts(results: str | os.PathLike[str]) -> list[Path]:
     other artifact has. Entries of another user, which we may not change, are left alone.
     Returns the entries changed.
     """
-    mode = 0o666 & ~_umask()
+    mode = _file_mode()
     changed = []
     for link in Path(results).rglob("*"):
         if not link.is_symlink():

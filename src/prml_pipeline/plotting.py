@@ -364,9 +364,9 @@ def plot_latents(
     if not panels:
         raise ValueError("plot_latents needs at least one panel")
     # The legend takes about 1.1 in on the right; the square panels share the rest.
-    panel = (PAGE_WIDTH - 1.1) / len(panels)
+    side = (PAGE_WIDTH - 1.1) / len(panels)
     fig, axs = plt.subplots(ncols=len(panels), squeeze=False, sharex=True, sharey=True,
-                            layout="compressed", figsize=(PAGE_WIDTH, panel + 0.9))
+                            layout="compressed", figsize=(PAGE_WIDTH, side + 0.9))
     digits: set[int] = set()
     for ax, panel in zip(axs[0], panels, strict=True):
         digits |= _draw_latents(ax, panel["latents"], panel["labels"], limits)

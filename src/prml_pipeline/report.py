@@ -252,6 +252,11 @@ def fmt_stats(stats: Mapping[str, Any], digits: int = 2) -> str:
     return f"{stats['mean']:.{digits}f} $\\pm$ {stats['sd']:.{digits}f}"
 
 
+def covariance(model: Mapping[str, Any]) -> str:
+    """The posterior covariance of a model of the config: "full" or "diagonal"."""
+    return "full" if model["full_covariance"] else "diagonal"
+
+
 def vae_table(models: Mapping[str, Mapping[str, Any]],
               summary: Mapping[str, Mapping[str, Any]], iwae_samples: int) -> str:
     """Per model: architecture, epochs, test -ELBO and -IWAE (mean ± sd over seeds when there
@@ -262,7 +267,7 @@ def vae_table(models: Mapping[str, Mapping[str, Any]],
     for name, model in models.items():
         row = summary[name]
         rows.append((model["title"], "784-" + "-".join(map(str, model["hidden"])) + "-2",
-                     "full" if model["full_covariance"] else "diagonal", row["epochs"],
+                     covariance(model), row["epochs"],
                      fmt_stats(row["neg_elbo"]), fmt_stats(row["neg_iwae"]),
                      f"{row['train_seconds']:.1f}", row["device"]))
     return markdown_table(["Model", "Encoder", "Covariance", "Epochs",
@@ -403,8 +408,7 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
                            "hidden": list(models[name]["hidden"]),
                            "hidden_text": ", ".join(map(str, models[name]["hidden"])),
                            "layers": number_word(len(models[name]["hidden"])),
-                           "covariance": ("full" if models[name]["full_covariance"]
-                                          else "diagonal")}
+                           "covariance": covariance(models[name])}
                     for name, row in summary.items()}
     comparisons = [comparison_sentence(models[a]["title"], models[b]["title"],
                                        summary[a]["neg_iwae"], summary[b]["neg_iwae"])
