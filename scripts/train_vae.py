@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from prml_pipeline.artifacts import load_arrays, save_json
-from prml_pipeline.config import ConfigError
+from prml_pipeline.errors import ConfigError
 from prml_pipeline.provenance import run_step
 from prml_pipeline.train import TrainSettings, train_vae
 from prml_pipeline.vae import mean_negative_elbo, save_weights

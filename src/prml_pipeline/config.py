@@ -13,14 +13,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from prml_pipeline.errors import PipelineError
+from prml_pipeline.errors import ConfigError
 
 # As strict as the jobs' own checks (bayesnet, mixture): whatever passes here, they accept.
 _TOLERANCE = 1e-9
-
-
-class ConfigError(PipelineError, ValueError):
-    """A configuration value is invalid; the message names the key and the fix."""
 
 
 def coerce_overrides(config: dict[str, Any], defaults: Mapping[str, Any]) -> None:

@@ -13,3 +13,11 @@ class PipelineError(Exception):
 
     def __str__(self) -> str:  # KeyError subclasses would otherwise show the message quoted
         return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(PipelineError, ValueError):
+    """A configuration value is invalid; the message names the key and the fix.
+
+    Here rather than in `config`, so that a job raising it (train_vae, on a batch larger than
+    the training set) does not depend on the workflow's config checks as code.
+    """
