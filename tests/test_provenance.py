@@ -176,23 +176,9 @@ def test_audit_reports_a_malformed_record_instead_of_crashing(workdir):
 
 def test_the_package_imports_have_no_circle():
     """Module-level and function-level imports among prml_pipeline's modules form no cycle."""
-    import ast
-
     package = Path(provenance.__file__).parent
-    graph = {}
-    for path in package.glob("*.py"):
-        imported = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            imported |= {name.split(".")[1] for name in names
-                         if name.startswith("prml_pipeline.")
-                         and (package / f"{name.split('.')[1]}.py").is_file()}
-        graph[path.stem] = imported - {path.stem}
+    graph = {path.stem: provenance.package_imports(path) - {path.stem}
+             for path in package.glob("*.py")}
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
         return any(step == goal or (step not in seen and reaches(step, goal, seen | {step}))

@@ -10,6 +10,7 @@ package versions, the device, threads, SLURM job id, host and wall time.
 
 from __future__ import annotations
 
+import ast
 import errno
 import functools
 import hashlib
@@ -57,6 +58,21 @@ def git_state(directory: str) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}
+
+
+def package_imports(path: str | os.PathLike[str]) -> set[str]:
+    """The modules of prml_pipeline that the Python file at `path` imports, anywhere in it (at
+    module level or inside a function), by name: the code a job's record depends on."""
+    package = Path(__file__).parent
+    names = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+    return {name.split(".")[1] for name in names
+            if name.startswith("prml_pipeline.")
+            and (package / f"{name.split('.')[1]}.py").is_file()}
 
 
 def cpu_model() -> str:

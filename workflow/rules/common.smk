@@ -2,7 +2,6 @@
 # Each job's `cfg` param holds exactly the settings it uses, so that changing one setting
 # reruns only the jobs that read it (Snakemake's params trigger compares them).
 
-import ast
 import functools
 import os
 from importlib.metadata import version
@@ -11,6 +10,7 @@ from pathlib import Path
 from snakemake.io import strip_wildcard_constraints
 
 from prml_pipeline.config import ConfigError, check_config, condition_label
+from prml_pipeline.provenance import package_imports
 
 try:
     check_config(config)
@@ -40,22 +40,7 @@ wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
 
 
-@functools.cache
-def _package_imports(path):
-    """Modules of prml_pipeline that the file at `path` imports (anywhere in it), by name."""
-    package = ROOT / "src" / "prml_pipeline"
-    names = set()
-    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
-        elif isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-    return {
-        name.split(".")[1]
-        for name in names
-        if name.startswith("prml_pipeline.")
-        and (package / f"{name.split('.')[1]}.py").is_file()
-    }
+_package_imports = functools.cache(package_imports)
 
 
 def package_code(script):
