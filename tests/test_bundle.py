@@ -88,3 +88,17 @@ def test_metadata_lies_where_snakemake_looks_and_names_no_path_of_this_machine(t
     assert list(local["input_checksums"]) == local["input"]
     no_stack = {**record, "software_stack_hash": bundle.EMPTY_STACK}
     assert bundle._portable(no_stack, origin)["software_stack_hash"] == bundle.EMPTY_STACK
+
+
+@pytest.mark.parametrize("member", [bundle.METADATA_MEMBER, "elsewhere/f.txt"])
+def test_unpack_refuses_anything_but_plain_files_under_results(tmp_path, member):
+    """The metadata member too must be a plain file (a folder would fail as a traceback)."""
+    archive = tmp_path / "odd.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        info.type = tarfile.DIRTYPE if member == bundle.METADATA_MEMBER else tarfile.REGTYPE
+        tar.addfile(info)
+    with pytest.raises(SystemExit, match="other than files and folders under results/") as error:
+        bundle.unpack(archive, tmp_path / "into")
+    assert member in str(error.value)
+    assert not (tmp_path / "into").exists()

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prml_pipeline.artifacts import to_json_text
 from prml_pipeline.crate import write_crate
 from prml_pipeline.records import load_records, sha256_file
 
@@ -80,11 +81,10 @@ def unpack(archive: Path, into: Path, force: bool = False) -> tuple[int, list[st
         raise SystemExit(f"bundle: {into / 'results'} exists; move it away or pass --force")
     with tarfile.open(archive, "r:gz") as tar:
         members = tar.getmembers()
-        bad = [m.name for m in members if m.name != METADATA_MEMBER and (
-            not m.name.startswith("results/") or ".." in m.name
-            or not (m.isfile() or m.isdir()))]
+        bad = [m.name for m in members if _unsafe(m)]
         if bad:
-            raise SystemExit(f"bundle: {archive} holds entries outside results/: {bad[:3]}")
+            raise SystemExit(f"bundle: {archive} holds entries other than files and folders "
+                             f"under results/: {bad[:3]}")
         metadata: dict[str, dict[str, Any]] = {}
         if METADATA_MEMBER in tar.getnames():  # archives from before it was bundled lack it
             metadata = json.load(tar.extractfile(METADATA_MEMBER))["records"]
@@ -191,8 +191,16 @@ def _map_strings(value: Any, change: Any) -> Any:
     return value
 
 
+def _unsafe(member: tarfile.TarInfo) -> bool:
+    """Anything but the metadata file and plain files and folders under results/."""
+    if member.name == METADATA_MEMBER:
+        return not member.isfile()
+    return (not member.name.startswith("results/") or ".." in member.name
+            or not (member.isfile() or member.isdir()))
+
+
 def _add_json(tar: tarfile.TarFile, name: str, value: Any) -> None:
-    data = json.dumps(value, indent=1, sort_keys=True).encode()
+    data = to_json_text(value).encode()
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
     tar.addfile(info, io.BytesIO(data))
