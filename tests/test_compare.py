@@ -179,7 +179,11 @@ def test_commit_and_software_versions_are_compared(two_folders):
 def test_the_command_writes_markdown_and_html(two_folders, tmp_path, capsys):
     out = tmp_path / "page.html"
     assert main([str(two_folders[0]), str(two_folders[1]), "--out", str(out)]) == 0
-    assert "| train_vae[all 20 jobs] | batch_size | 100 | 200 |" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "| train_vae[all 20 jobs] | batch_size | 100 | 200 |" in text
+    # Numbers align right in the numbers table only.
+    assert "| number | A | B | B − A |\n| --- | ---: | ---: | ---: |" in text
+    assert "| job | setting | A | B |\n| --- | --- | --- | --- |" in text
     page = out.read_text()
     assert "<td>regression.base.post_mean[1]</td><td>0.5</td><td>0.75</td>" in page
     assert "<td>software.torch</td>" in page

@@ -216,8 +216,9 @@ def _fmt_pair(old: Any, new: Any, width: int = 60) -> tuple[str, str]:
     return _clip(texts[0], width, start), _clip(texts[1], width, start)
 
 
-def _sections(result: Comparison) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(heading, column names, rows of cells) of each table, for Markdown and HTML alike."""
+def _sections(result: Comparison) -> list[tuple[str, list[str], list[list[str]], bool]]:
+    """(heading, column names, rows of cells, whether the columns after the first are numbers)
+    of each table, for Markdown and HTML alike."""
     def changes(rows: list[Change]) -> list[list[str]]:
         return [[c.where, c.key, _fmt(c.old), _fmt(c.new)] for c in rows]
 
@@ -226,21 +227,20 @@ def _sections(result: Comparison) -> list[tuple[str, list[str], list[list[str]]]
     others = [[name, *_fmt_pair(old, new)] for name, old, new in result.others]
     return [
         (f"Settings that differ ({len(result.settings)})", ["job", "setting", "A", "B"],
-         changes(result.settings)),
+         changes(result.settings), False),
         (f"Code and software that differ ({len(result.code)})", ["jobs", "item", "A", "B"],
-         changes(result.code)),
+         changes(result.code), False),
         (f"Report numbers that changed ({len(result.numbers)})", ["number", "A", "B", "B − A"],
-         numbers),
+         numbers, True),
         (f"Other report values that changed ({len(result.others)})", ["value", "A", "B"],
-         others),
+         others, False),
     ]
 
 
 def markdown(result: Comparison, a: Path, b: Path) -> str:
     lines = [f"# {a} → {b}"]
-    for heading, header, rows in _sections(result):
-        # Numbers align right: every column after the first of the numbers table.
-        rule = ["---"] + ["---:" if header[-1] == "B − A" else "---"] * (len(header) - 1)
+    for heading, header, rows, numeric in _sections(result):
+        rule = ["---"] + ["---:" if numeric else "---"] * (len(header) - 1)
         lines += ["", f"## {heading}", "", "| " + " | ".join(header) + " |",
                   "| " + " | ".join(rule) + " |"]
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
@@ -284,7 +284,7 @@ def html_page(result: Comparison, a: Path, b: Path) -> str:
         return f"<table><tr>{head}</tr>{body}</table>"
 
     parts = [f"<h1>{html.escape(str(a))} → {html.escape(str(b))}</h1>"]
-    for heading, header, rows in _sections(result):
+    for heading, header, rows, _numeric in _sections(result):
         parts += [f"<h2>{html.escape(heading)}</h2>", table(header, rows)]
     parts += [f"<h2>Artifacts whose bytes changed ({len(result.artifacts)})</h2>",
               table(["artifact", "SHA-256 A → B"], [list(row) for row in result.artifacts]),
