@@ -130,7 +130,7 @@ def test_crate_loads_back_and_holds_every_artifact_with_its_checksum(tiny_run):
                 for path in record["outputs"]}
     assert recorded <= files.keys()
     for path in recorded:
-        assert files[path]["sha256"] == hashlib.sha256((results / path).read_bytes()).hexdigest()
+        assert files[path]["sha256"] == sha256(results / path)
 
     # One CreateAction per job, and one for the run of the whole workflow.
     actions = [a for a in crate.get_by_type("CreateAction") if a.id.startswith("#job/")]
