@@ -40,6 +40,7 @@ CHECK = """async () => {
   }
   const images = [...document.images];
   const maths = [...document.querySelectorAll('math')];
+  const items = [...document.querySelectorAll('ol > li')];
   return {
     pageWidth: document.documentElement.scrollWidth, width,
     overflowing: overflowing.slice(0, 5),
@@ -51,6 +52,11 @@ CHECK = """async () => {
     maths: maths.length,
     emptyMath: maths.filter(m => { const b = m.getBoundingClientRect();
                                    return b.width === 0 || b.height === 0; }).length,
+    // A scrolling box paints no marker outside itself: an item's label must sit inside.
+    items: items.length,
+    unlabelled: items.filter(li => getComputedStyle(li).listStylePosition === 'outside'
+                             && getComputedStyle(li).overflowX !== 'visible').length,
+    labels: [...new Set(items.map(li => getComputedStyle(li, '::marker').content))],
     mathFont: getComputedStyle(maths[0]).fontFamily,
     mathFontLoaded: document.fonts.check('16px "Latin Modern Math"'),
   };
@@ -92,6 +98,10 @@ def assert_reads_well(result: dict, width: int) -> None:
     assert result["overflowing"] == []
     assert result["images"] == 7 and result["broken"] == [] and result["shrunk"] == []
     assert result["maths"] > 100 and result["emptyMath"] == 0
+    # The lettered and numbered lists of the derivations show (a) and (iii), as cited.
+    assert result["items"] >= 10 and result["unlabelled"] == 0
+    assert sorted(result["labels"]) == ['"(" counter(list-item, lower-alpha) ") "',
+                                        '"(" counter(list-item, lower-roman) ") "']
     assert result["mathFont"].startswith('"Latin Modern Math"')
     assert result["mathFontLoaded"]
 
