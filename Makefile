@@ -85,23 +85,23 @@ bench-compile: setup
 	$(BIN)/python -m benchmarks.compiled --device $(DEVICE)
 
 audit: setup
-	$(BIN)/python -m prml_pipeline.audit results
+	$(BIN)/prml audit results
 
 # make compare A=results B=../other-clone/results [OUT=comparison.html]
 OUT ?= comparison.html
 compare: setup
-	$(BIN)/python -m prml_pipeline.compare $(A) $(B) --out $(OUT)
+	$(BIN)/prml compare $(A) $(B) --out $(OUT)
 
 # One archive of results/ with its provenance and RO-Crate; unpack in a clone of the same commit.
 BUNDLE ?= prml-results.tar.gz
 bundle: setup
-	$(BIN)/python -m prml_pipeline.bundle pack results -o $(BUNDLE)
+	$(BIN)/prml bundle results -o $(BUNDLE)
 
 unbundle: setup
-	$(BIN)/python -m prml_pipeline.bundle unpack $(BUNDLE)
+	$(BIN)/prml unbundle $(BUNDLE)
 
 crate: setup
-	$(BIN)/python -m prml_pipeline.crate results
+	$(BIN)/prml crate results
 
 clean:
 	rm -rf results .snakemake

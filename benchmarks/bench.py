@@ -35,9 +35,10 @@ from benchmarks.sheet_loop import (
     sheet_test_negative_elbo,
     sheet_train_epoch,
 )
-from prml_pipeline.data import binarize, md5sum, read_idx
-from prml_pipeline.train import TrainSettings, train_vae
-from prml_pipeline.vae import VAE, kl_divergence, log_likelihood
+from prml_pipeline.sheet.data import binarize, md5sum, read_idx
+from prml_pipeline.sheet.vae.loss import kl_divergence, log_likelihood
+from prml_pipeline.sheet.vae.model import VAE
+from prml_pipeline.sheet.vae.train import TrainSettings, train_vae
 
 # The config's models (config/config.yaml, vae.models): hidden sizes and full covariance.
 MODELS: dict[str, tuple[list[int], bool]] = {

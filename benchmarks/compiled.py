@@ -31,9 +31,9 @@ from benchmarks.bench import (
     load_data,
 )
 from benchmarks.sheet_loop import NORMALIZE_MEAN
-from prml_pipeline.data import binarize
-from prml_pipeline.train import train_step
-from prml_pipeline.vae import VAE
+from prml_pipeline.sheet.data import binarize
+from prml_pipeline.sheet.vae.model import VAE
+from prml_pipeline.sheet.vae.train import train_step
 
 WARMUP_STEPS = 3  # CUDA graphs are recorded on the compiled model's second or third call
 

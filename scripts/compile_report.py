@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prml_pipeline.artifacts import atomic_path
 from prml_pipeline.errors import PipelineError
-from prml_pipeline.provenance import run_step
+from prml_pipeline.runs.harness import run_step
 
 # Fixed dates and ids so that LaTeX and pandoc stamp nothing that changes between runs.
 REPRODUCIBLE_ENV = {"SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1", "TZ": "UTC"}

@@ -6,8 +6,8 @@ fetched from, not what it is, so changing them reruns nothing.
 
 from pathlib import Path
 
-from prml_pipeline.data import fetch_file, offline_alternative
-from prml_pipeline.provenance import run_step
+from prml_pipeline.runs.harness import run_step
+from prml_pipeline.sheet.data import fetch_file, offline_alternative
 
 
 def main(smk):

@@ -1,8 +1,8 @@
 """Bishop 8.11: P(F=0 | D=0) and P(F=0 | D=0, B=0) from the factorised joint."""
 
 from prml_pipeline.artifacts import save_json
-from prml_pipeline.bayesnet import fuel_gauge_queries
-from prml_pipeline.provenance import run_step
+from prml_pipeline.runs.harness import run_step
+from prml_pipeline.sheet.bayesnet import fuel_gauge_queries
 
 
 def main(smk):

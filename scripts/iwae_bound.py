@@ -3,15 +3,14 @@
 import time
 
 from prml_pipeline.artifacts import load_arrays, save_json
-from prml_pipeline.iwae import negative_iwae_bound
-from prml_pipeline.provenance import run_step
-from prml_pipeline.vae import load_model
+from prml_pipeline.runs.harness import run_step
+from prml_pipeline.sheet.vae.iwae import negative_iwae_bound
+from prml_pipeline.sheet.vae.weights import load_model
 
 
 def main(smk):
     cfg = smk.params.cfg
-    model = load_model(smk.input.weights, cfg["hidden"], cfg["full_covariance"],
-                       cfg["latent_dim"])
+    model = load_model(smk.input.weights)
     test = load_arrays(smk.input.test, required=("images",))
     start = time.perf_counter()
     bound = negative_iwae_bound(model, test["images"], cfg["samples"], seed=cfg["eval_seed"])

@@ -3,8 +3,8 @@
 import numpy as np
 
 from prml_pipeline.artifacts import save_arrays
-from prml_pipeline.mixture import sample_conditional
-from prml_pipeline.provenance import run_step
+from prml_pipeline.runs.harness import run_step
+from prml_pipeline.sheet.mixture import sample_conditional
 
 
 def main(smk):

@@ -1,8 +1,8 @@
 """Samples of the Gaussian mixture (Fig. 4)."""
 
 from prml_pipeline.artifacts import save_arrays
-from prml_pipeline.mixture import sample_mixture
-from prml_pipeline.provenance import run_step
+from prml_pipeline.runs.harness import run_step
+from prml_pipeline.sheet.mixture import sample_mixture
 
 
 def main(smk):

@@ -1,8 +1,8 @@
 """One Bayesian-linear-regression experiment: data, posterior, and the two plotted grids."""
 
 from prml_pipeline.artifacts import save_arrays
-from prml_pipeline.provenance import run_step
-from prml_pipeline.regression import run_experiment
+from prml_pipeline.runs.harness import run_step
+from prml_pipeline.sheet.regression import run_experiment
 
 
 def main(smk):

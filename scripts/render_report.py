@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from prml_pipeline.artifacts import atomic_path, load_json
-from prml_pipeline.provenance import run_step
-from prml_pipeline.report import render
+from prml_pipeline.report.template import render
+from prml_pipeline.runs.harness import run_step
 
 
 def main(smk):

@@ -1,14 +1,14 @@
 """Collect every number, table and provenance note of the report from the artifacts."""
 
-from prml_pipeline import report
 from prml_pipeline.artifacts import load_arrays, load_json, save_json
-from prml_pipeline.provenance import git_state, run_step
+from prml_pipeline.report.values import report_values
+from prml_pipeline.runs.harness import git_state, run_step
 
 
 def main(smk):
     cfg = smk.params.cfg
     runs = [(model, seed) for model in cfg["models"] for seed in smk.params.seeds]
-    values = report.report_values(
+    values = report_values(
         cfg,
         figures=dict(zip(smk.params.figures, smk.input.figures, strict=True)),
         records=[load_json(path) for path in smk.input.records],

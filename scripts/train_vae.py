@@ -8,9 +8,10 @@ from pathlib import Path
 
 from prml_pipeline.artifacts import load_arrays, save_json
 from prml_pipeline.errors import ConfigError
-from prml_pipeline.provenance import run_step
-from prml_pipeline.train import TrainSettings, train_vae
-from prml_pipeline.vae import mean_negative_elbo, save_weights
+from prml_pipeline.runs.harness import run_step
+from prml_pipeline.sheet.vae.loss import mean_negative_elbo
+from prml_pipeline.sheet.vae.train import TrainSettings, train_vae
+from prml_pipeline.sheet.vae.weights import save_weights
 
 
 def main(smk):

@@ -1,4 +1,4 @@
-"""Atomic, byte-deterministic artifact I/O with errors that name the file and the remedy.
+"""Atomic, byte-deterministic artifact I/O with errors that name the file.
 
 Every artifact is written through `atomic_path` (or `atomic_open` for streams): to a temporary
 file in its destination folder, fsynced and renamed into place, so an interrupted job never
@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -22,24 +21,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from prml_pipeline.errors import PipelineError
-from prml_pipeline.records import producing_rule, rebuild_command
+from prml_pipeline.errors import ArtifactError
 
 # 1980-01-01, the earliest date a zip entry can carry: fixed so archives are reproducible.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-class ArtifactError(PipelineError, ValueError):
-    """A cached artifact is missing, truncated or altered; the message names the remedy."""
-
-
-def remedy(path: str | os.PathLike[str], rule: str | None = None) -> str:
-    """The fix for a bad artifact, naming the rule that makes it: the one its provenance
-    record names, else `rule` (the caller's knowledge), else none."""
-    return f"run `{rebuild_command(producing_rule(path) or rule)}`"
-
-
-def _file_mode() -> int:
+def file_mode() -> int:
     """The mode the umask gives a new file (0644 under 022): every artifact gets it."""
     mask = os.umask(0)
     os.umask(mask)
@@ -55,7 +43,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         os.close(fd)
-        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; artifacts are shared as any file
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; artifacts are shared as any file
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -71,30 +59,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def share_cached_artifacts(results: str | os.PathLike[str]) -> list[Path]:
-    """Give the cache entries that artifacts under `results` link to the umask's file mode.
-
-    Snakemake's output cache (`--cache`) moves a cached rule's outputs into the cache, makes
-    them readable *and writable* by everyone (0666) and links them back. Entries are never
-    rewritten in place, so read access is all that sharing needs: this restores the mode every
-    other artifact has. Entries of another user, which we may not change, are left alone.
-    Returns the entries changed.
-    """
-    mode = _file_mode()
-    changed = []
-    for link in Path(results).rglob("*"):
-        if not link.is_symlink():
-            continue
-        entry = link.resolve()
-        try:
-            if entry.is_file() and stat.S_IMODE(entry.stat().st_mode) != mode:
-                os.chmod(entry, mode)
-                changed.append(entry)
-        except OSError:  # not ours, or gone: the cache's own mode stays
-            continue
-    return changed
 
 
 @contextmanager
@@ -134,20 +98,18 @@ def save_arrays(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
 def load_arrays(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read every array of an .npz archive; a damaged or incomplete file raises ArtifactError."""
     if not os.path.exists(path):
-        raise ArtifactError(f"{path} is missing. Remedy: {remedy(path)}")
+        raise ArtifactError(f"{path} is missing.", path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except Exception as error:  # zipfile, zlib and numpy raise a zoo of types here
         raise ArtifactError(
-            f"{path} is truncated or corrupt ({type(error).__name__}: {error}). "
-            f"Remedy: {remedy(path)}"
+            f"{path} is truncated or corrupt ({type(error).__name__}: {error}).", path
         ) from None
     missing = [name for name in required if name not in arrays]
     if missing:
         raise ArtifactError(
-            f"{path} lacks the arrays {missing} (it was made by other code or altered). "
-            f"Remedy: {remedy(path)}"
+            f"{path} lacks the arrays {missing} (it was made by other code or altered).", path
         )
     return arrays
 
@@ -180,8 +142,8 @@ def load_json(path: str | os.PathLike[str]) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ArtifactError(f"{path} is missing. Remedy: {remedy(path)}") from None
+        raise ArtifactError(f"{path} is missing.", path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ArtifactError(
-            f"{path} is truncated or corrupt (invalid JSON: {error}). Remedy: {remedy(path)}"
+            f"{path} is truncated or corrupt (invalid JSON: {error}).", path
         ) from None

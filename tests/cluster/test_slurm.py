@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, snakemake, tiny_configs
-from test_workflow import digests
+from helpers import REPO, digests, snakemake, tiny_configs
 
 MISSING = [
     reason

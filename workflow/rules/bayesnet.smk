@@ -3,7 +3,7 @@
 
 rule fuel_gauge:
     input:
-        code=package_code("scripts/fuel_gauge.py"),
+        code=code_inputs("scripts/fuel_gauge.py"),
     output:
         json="results/bayesnet/fuel_gauge.json",
         prov=prov("fuel_gauge"),
@@ -19,6 +19,7 @@ rule fuel_gauge:
         mem_mb=200,
         runtime=5,
     params:
+        harness=HARNESS_VERSION,
         cfg=config["bayesnet"],
     script:
         "../../scripts/fuel_gauge.py"

@@ -10,7 +10,8 @@ from pathlib import Path
 from snakemake.io import strip_wildcard_constraints
 
 from prml_pipeline.config import ConfigError, check_config, condition_label
-from prml_pipeline.provenance import package_imports
+from prml_pipeline.runs import HARNESS_VERSION
+from prml_pipeline.runs.codedeps import science_modules
 
 try:
     check_config(config)
@@ -18,9 +19,9 @@ except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
 
 
-# The workflow's folder, relative to the working directory when it is inside it: input paths
+# The repository (REPO, from the Snakefile), relative to the working directory: input paths
 # (and so the rerun triggers and provenance records) then do not depend on how -s was spelt.
-ROOT = Path(os.path.relpath(Path(workflow.basedir).resolve()))
+ROOT = Path(os.path.relpath(REPO))
 # Software of every job under `--sdm conda` (path relative to the rule files).
 ENV = "../envs/pipeline.yaml"
 MODELS = list(config["vae"]["models"])
@@ -40,22 +41,14 @@ wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
 
 
-_package_imports = functools.cache(package_imports)
-
-
-def package_code(script):
-    """The package modules a rule's script imports, directly or through one another (and the
-    package's __init__.py): inputs, so that editing any of them reruns the rule and makes a
-    new cache key. Read from the import statements: a new import needs no edit here."""
-    todo, seen = [ROOT / script], set()
-    while todo:
-        for name in _package_imports(todo.pop()) - seen:
-            seen.add(name)
-            todo.append(ROOT / "src" / "prml_pipeline" / f"{name}.py")
-    return [
-        str(ROOT / "src" / "prml_pipeline" / f"{name}.py")
-        for name in ["__init__", *sorted(seen)]
-    ]
+@functools.cache
+def code_inputs(*scripts):
+    """The science modules (sheet, figures, report and the bottom modules) that the scripts
+    import, directly or through one another, with each package's __init__.py: inputs, so that
+    editing any of them reruns the rule and makes a new cache key. Read from the import
+    statements: a new import needs no edit here. The run-keeping (prml_pipeline.runs) is not
+    among them: it enters every rule as the `harness` param (HARNESS_VERSION)."""
+    return science_modules(ROOT / "src", *(ROOT / script for script in scripts))
 
 
 def prov(rule_name, key=""):
@@ -136,7 +129,6 @@ def training_cost(wildcards):
 
 def iwae_cfg(wildcards):
     return {
-        **architecture_cfg(wildcards),
         "samples": config["vae"]["iwae_samples"],
         "eval_seed": config["vae"]["eval_seed"],
     }
@@ -157,19 +149,9 @@ def every_run(name):
     return [f"{run_dir(m, s)}/{name}" for m in MODELS for s in SEEDS]
 
 
-def architecture_cfg(wildcards):
-    model = config["vae"]["models"][wildcards.model]
-    return {
-        "hidden": model["hidden"],
-        "full_covariance": model["full_covariance"],
-        "latent_dim": config["vae"]["latent_dim"],
-    }
-
-
 def grid_cfg(wildcards):
     vae = config["vae"]
     return {
-        **architecture_cfg(wildcards),
         "grid_size": vae["grid_size"],
         "grid_quantiles": vae["grid_quantiles"],
     }

@@ -3,7 +3,7 @@
 
 rule download:
     input:
-        code=package_code("scripts/download.py"),
+        code=code_inputs("scripts/download.py"),
     output:
         raw="results/data/raw/{part}.gz",
         prov=prov("download", "{part}"),
@@ -19,6 +19,7 @@ rule download:
         mem_mb=200,
         runtime=30,
     params:
+        harness=HARNESS_VERSION,
         cfg=download_cfg,
     script:
         "../../scripts/download.py"
@@ -28,7 +29,7 @@ rule parse_split:
     input:
         images="results/data/raw/{split}_images.gz",
         labels="results/data/raw/{split}_labels.gz",
-        code=package_code("scripts/parse_split.py"),
+        code=code_inputs("scripts/parse_split.py"),
     output:
         arrays="results/data/{split}.npz",
         prov=prov("parse_split", "{split}"),
@@ -44,6 +45,7 @@ rule parse_split:
         mem_mb=1000,
         runtime=10,
     params:
+        harness=HARNESS_VERSION,
         cfg=parse_cfg,
         software=NUMERIC_SOFTWARE,
     script:

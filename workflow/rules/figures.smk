@@ -1,77 +1,55 @@
-# Figures: each rendered by its own script from cached artifacts only (never by retraining).
-# A new figure is one script scripts/figures/<name>.py plus one entry in FIGURES.
+# Figures: each drawn by its own module, src/prml_pipeline/figures/<name>.py, from cached
+# artifacts only (never by retraining). A new figure is one new module there (and its place
+# in report/report.md): the module's SHOWS, spec(ctx) and draw() are read from here.
+
+import importlib
+import types
+
+# What a figure module's spec(ctx) may read: the config and the workflow's lookups.
+FIGURE_CONTEXT = types.SimpleNamespace(
+    config=config,
+    experiments=EXPERIMENTS,
+    conditions=CONDITIONS,
+    diagonal_models=DIAGONAL_MODELS,
+    fullcov_model=FULLCOV_MODEL,
+    model_title=lambda model: config["vae"]["models"][model]["title"],
+    test_items=TEST_ITEMS,
+    class_names=dataset_spec().get("labels"),
+)
+FIGURE_DIR = ROOT / "src" / "prml_pipeline" / "figures"
+
+
+def figure_names():
+    """Every figure module (not style.py, not a _helper.py), in the order the report shows
+    them (their first mention in report/report.md; any not mentioned last)."""
+    names = sorted(
+        path.stem
+        for path in FIGURE_DIR.glob("*.py")
+        if path.stem != "style" and not path.stem.startswith("_")
+    )
+    report_text = (ROOT / "report" / "report.md").read_text()
+
+    def first_mention(name):
+        found = report_text.find(f"figures.{name}.")
+        return found if found >= 0 else len(report_text)
+
+    return sorted(names, key=first_mention)
+
+
+def figure_entry(name):
+    drawing = importlib.import_module(f"prml_pipeline.figures.{name}")
+    return {"shows": drawing.SHOWS, **drawing.spec(FIGURE_CONTEXT)}
+
+
+def figure_code(wildcards):
+    """A figure job's code: its module and the science modules it and the script reach."""
+    drawing = f"src/prml_pipeline/figures/{wildcards.name}.py"
+    return sorted({str(ROOT / drawing), *code_inputs("scripts/figure.py", drawing)})
+
 
 # Each figure: what it shows (its label in `snakemake --report`), the cached artifacts it
-# reads and its plot-only settings. Its script is scripts/figures/<name>.py, an input too, so
-# editing one script redraws only that figure.
-FIGURES = {
-    "markov_blanket": {
-        "shows": "the Markov blanket of a node x: parents, children and co-parents "
-        "(Bishop 8.9)",
-        "inputs": {},
-        "plot": {},
-    },
-    "regression": {
-        "shows": "Bayesian linear regression, one row per experiment: log posterior over "
-        "(theta_1, theta_0) and posterior-predictive variance over (x_1, x_0)",
-        "inputs": {
-            "experiments": expand("results/regression/{e}.npz", e=EXPERIMENTS),
-        },
-        "plot": {
-            "titles": [
-                config["regression"]["experiments"][e]["title"] for e in EXPERIMENTS
-            ],
-            "log_limits": config["plots"]["regression_log_limits"],
-        },
-    },
-    "mixture_samples": {
-        "shows": "samples from the Gaussian mixture of config.mixture",
-        "inputs": {"samples": "results/mixture/samples.npz"},
-        "plot": {"n_samples": config["mixture"]["n_samples"]},
-    },
-    "mixture_conditionals": {
-        "shows": "conditionals p(x2 | x1) of the mixture at each value of "
-        "config.mixture.condition_on, with the new mixing coefficients (Bishop 9.10)",
-        "inputs": {
-            "conditionals": expand(
-                "results/mixture/conditional_x1={v}.npz", v=CONDITIONS
-            ),
-        },
-        "plot": {"xlim": config["plots"]["conditional_xlim"]},
-    },
-    "vae_latents": {
-        "shows": "latent means of test-set images under each diagonal-covariance VAE, "
-        "coloured by true label",
-        "inputs": {"latents": vae_artifacts("latents", DIAGONAL_MODELS)},
-        "plot": {
-            "titles": [config["vae"]["models"][m]["title"] for m in DIAGONAL_MODELS],
-            "points": config["plots"]["latent_points"],
-            "limit": config["plots"]["latent_limit"],
-            "items": TEST_ITEMS,
-            "class_names": dataset_spec().get("labels"),
-        },
-    },
-    "vae_grids": {
-        "shows": "images decoded from an inverse-CDF grid of latents, for each "
-        "diagonal-covariance VAE",
-        "inputs": {"grids": vae_artifacts("grid", DIAGONAL_MODELS)},
-        "plot": {"titles": [config["vae"]["models"][m]["title"] for m in DIAGONAL_MODELS]},
-    },
-    "vae_fullcov": {
-        "shows": "the full-covariance VAE: test-set latent means and the decoded grid",
-        "inputs": {
-            "latents": f"results/vae/{FULLCOV_MODEL}/latents.npz",
-            "grid": f"results/vae/{FULLCOV_MODEL}/grid.npz",
-        },
-        "plot": {
-            "title": config["vae"]["models"][FULLCOV_MODEL]["title"],
-            "points": config["plots"]["latent_points"],
-            "limit": config["plots"]["fullcov_latent_limit"],
-            "items": TEST_ITEMS,
-            "class_names": dataset_spec().get("labels"),
-        },
-    },
-}
+# reads and its plot-only settings, from its module.
+FIGURES = {name: figure_entry(name) for name in figure_names()}
 
 
 wildcard_constraints:
@@ -81,8 +59,7 @@ wildcard_constraints:
 rule figure:
     input:
         unpack(lambda wildcards: FIGURES[wildcards.name]["inputs"]),
-        script=str(ROOT / "scripts" / "figures" / "{name}.py"),
-        code=lambda wildcards: package_code(f"scripts/figures/{wildcards.name}.py"),
+        code=figure_code,
     output:
         png=report(
             "results/figures/{name}.png",
@@ -107,9 +84,10 @@ rule figure:
         mem_mb=1000,
         runtime=5,
     params:
+        harness=HARNESS_VERSION,
         cfg=lambda wildcards: {
             **FIGURES[wildcards.name]["plot"],
             "dpi": config["plots"]["dpi"],
         },
     script:
-        "../../scripts/figures/{wildcards.name}.py"
+        "../../scripts/figure.py"

@@ -3,7 +3,7 @@
 
 rule mixture_samples:
     input:
-        code=package_code("scripts/mixture_samples.py"),
+        code=code_inputs("scripts/mixture_samples.py"),
     output:
         arrays="results/mixture/samples.npz",
         prov=prov("mixture_samples"),
@@ -19,6 +19,7 @@ rule mixture_samples:
         mem_mb=200,
         runtime=5,
     params:
+        harness=HARNESS_VERSION,
         cfg=mixture_cfg,
     script:
         "../../scripts/mixture_samples.py"
@@ -26,7 +27,7 @@ rule mixture_samples:
 
 rule mixture_conditional:
     input:
-        code=package_code("scripts/mixture_conditional.py"),
+        code=code_inputs("scripts/mixture_conditional.py"),
     output:
         arrays="results/mixture/conditional_x1={value}.npz",
         prov=prov("mixture_conditional", "x1={value}"),
@@ -42,6 +43,7 @@ rule mixture_conditional:
         mem_mb=200,
         runtime=5,
     params:
+        harness=HARNESS_VERSION,
         cfg=conditional_cfg,
     script:
         "../../scripts/mixture_conditional.py"

@@ -3,7 +3,7 @@
 
 rule regression_experiment:
     input:
-        code=package_code("scripts/regression_experiment.py"),
+        code=code_inputs("scripts/regression_experiment.py"),
     output:
         arrays="results/regression/{experiment}.npz",
         prov=prov("regression_experiment", "{experiment}"),
@@ -19,6 +19,7 @@ rule regression_experiment:
         mem_mb=500,
         runtime=5,
     params:
+        harness=HARNESS_VERSION,
         cfg=experiment_cfg,
     script:
         "../../scripts/regression_experiment.py"

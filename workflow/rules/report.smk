@@ -11,7 +11,7 @@ rule report_values:
         iwae=every_run("iwae.json"),
         figures=[figure_path(name) for name in FIGURES],
         records=upstream_records,
-        code=package_code("scripts/report_values.py"),
+        code=code_inputs("scripts/report_values.py"),
     output:
         json=report(
             "results/report/values.json",
@@ -31,6 +31,7 @@ rule report_values:
         mem_mb=500,
         runtime=5,
     params:
+        harness=HARNESS_VERSION,
         cfg=lambda wildcards: {
             "dataset": config["dataset"],
             "dataset_name": dataset_spec()["name"],
@@ -56,7 +57,7 @@ rule render_report:
     input:
         values="results/report/values.json",
         template=str(ROOT / "report" / "report.md"),
-        code=package_code("scripts/render_report.py"),
+        code=code_inputs("scripts/render_report.py"),
     output:
         markdown="results/report/report.md",
         prov=prov("render_report"),
@@ -71,6 +72,8 @@ rule render_report:
     resources:
         mem_mb=200,
         runtime=5,
+    params:
+        harness=HARNESS_VERSION,
     script:
         "../../scripts/render_report.py"
 
@@ -81,7 +84,7 @@ rule report_html:
         metadata=str(ROOT / "report" / "metadata.yaml"),
         css=str(ROOT / "report" / "report.css"),
         figures=[figure_path(name) for name in FIGURES],
-        code=package_code("scripts/compile_report.py"),
+        code=code_inputs("scripts/compile_report.py"),
     output:
         document=report(
             "results/report/report.html",
@@ -101,6 +104,7 @@ rule report_html:
         mem_mb=1000,
         runtime=10,
     params:
+        harness=HARNESS_VERSION,
         format="html",
     script:
         "../../scripts/compile_report.py"
@@ -114,7 +118,7 @@ rule report_pdf:
         markdown="results/report/report.md",
         metadata=str(ROOT / "report" / "metadata.yaml"),
         figures=[figure_path(name) for name in FIGURES],
-        code=package_code("scripts/compile_report.py"),
+        code=code_inputs("scripts/compile_report.py"),
     output:
         document=report(
             "results/report/report.pdf",
@@ -133,6 +137,7 @@ rule report_pdf:
         mem_mb=1000,
         runtime=10,
     params:
+        harness=HARNESS_VERSION,
         format="pdf",
     script:
         "../../scripts/compile_report.py"

@@ -7,7 +7,7 @@ rule train_vae:
     input:
         train="results/data/train.npz",
         test="results/data/test.npz",
-        code=package_code("scripts/train_vae.py"),
+        code=code_inputs("scripts/train_vae.py"),
     output:
         weights="results/vae/{model}/seed{seed}/weights.pt",
         metrics="results/vae/{model}/seed{seed}/metrics.json",
@@ -27,6 +27,7 @@ rule train_vae:
         mem_mb=4000,
         runtime=60,
     params:
+        harness=HARNESS_VERSION,
         cfg=train_cfg,
         software=NUMERIC_SOFTWARE,
         # Per-epoch checkpoints live outside the outputs: Snakemake deletes the outputs of a
@@ -42,7 +43,7 @@ rule encode_latents:
     input:
         weights=figure_weights,
         test="results/data/test.npz",
-        code=package_code("scripts/encode_latents.py"),
+        code=code_inputs("scripts/encode_latents.py"),
     output:
         arrays="results/vae/{model}/latents.npz",
         prov=prov("encode_latents", "{model}"),
@@ -58,7 +59,7 @@ rule encode_latents:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=architecture_cfg,
+        harness=HARNESS_VERSION,
         software=NUMERIC_SOFTWARE,
     script:
         "../../scripts/encode_latents.py"
@@ -67,7 +68,7 @@ rule encode_latents:
 rule decode_grid:
     input:
         weights=figure_weights,
-        code=package_code("scripts/decode_grid.py"),
+        code=code_inputs("scripts/decode_grid.py"),
     output:
         arrays="results/vae/{model}/grid.npz",
         prov=prov("decode_grid", "{model}"),
@@ -83,6 +84,7 @@ rule decode_grid:
         mem_mb=1000,
         runtime=10,
     params:
+        harness=HARNESS_VERSION,
         cfg=grid_cfg,
         software=NUMERIC_SOFTWARE,
     script:
@@ -94,7 +96,7 @@ rule iwae_bound:
     input:
         weights="results/vae/{model}/seed{seed}/weights.pt",
         test="results/data/test.npz",
-        code=package_code("scripts/iwae_bound.py"),
+        code=code_inputs("scripts/iwae_bound.py"),
     output:
         json="results/vae/{model}/seed{seed}/iwae.json",
         prov=prov("iwae_bound", "{model}/seed{seed}"),
@@ -110,6 +112,7 @@ rule iwae_bound:
         mem_mb=2000,
         runtime=30,
     params:
+        harness=HARNESS_VERSION,
         cfg=iwae_cfg,
         software=NUMERIC_SOFTWARE,
     script:

@@ -1,0 +1,93 @@
+"""The figures' shared look and their one saver.
+
+Every figure is drawn under a fixed rcParams set (never the user's matplotlibrc) and saved
+without the version-stamped "Software" chunk, so its bytes depend only on its inputs.
+Figures are drawn at the size they are printed: at most the report's text width wide
+(``PAGE_WIDTH``), so the report places them at their natural size and a font size here is the
+size a reader sees on paper (and, in the HTML, at about 14 px).
+
+matplotlib is imported when a figure is drawn, not when a figure module is imported: the
+workflow imports every figure module to read its `spec`, and that must stay cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from prml_pipeline.artifacts import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+PathLike = str | os.PathLike[str]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The PDF report's text width in inches (report/metadata.yaml: letter paper, 2.5 cm margins).
+PAGE_WIDTH = 6.5
+
+# Full rcParams baseline: rc_file_defaults + these keys, so a local matplotlibrc or an earlier
+# rcParams change in the same process cannot alter the output bytes.
+# Layouts: "constrained" by default; "compressed" for grids of fixed-aspect panels (it packs
+# them without clipping labels and sizes colourbars to the drawn images).
+_STYLE: dict[str, Any] = {
+    "figure.constrained_layout.use": True,
+    "font.family": "DejaVu Sans",
+    "mathtext.fontset": "dejavusans",
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "figure.titlesize": 9,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "savefig.facecolor": "auto",
+}
+
+
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot on the headless, deterministic Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def styled(func: Callable[P, R]) -> Callable[P, R]:
+    """Draw `func`'s figure under the shared style, isolated from global rcParams."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        import matplotlib
+
+        pyplot()
+        with matplotlib.rc_context():
+            matplotlib.rc_file_defaults()
+            matplotlib.rcParams.update(_STYLE)
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def save_figure(fig: Figure, path: PathLike, dpi: int) -> None:
+    """Write `fig` as a PNG atomically (temp file + rename) and close it.
+
+    The PNG carries no "Software" text chunk (it names the matplotlib version), so equal
+    figures give equal bytes across processes and machines with the same fonts.
+    """
+    plt = pyplot()
+    if not os.fspath(path).lower().endswith(".png"):
+        raise ValueError(f"save_figure writes PNG only; got {os.fspath(path)!r}")
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+    finally:
+        plt.close(fig)

@@ -1,0 +1,118 @@
+"""`prml`: one command for the run-keeping tools, with one argument parser.
+
+    prml audit [RESULTS]              re-hash every artifact against its provenance record
+    prml compare A B [--out HTML]     what differs between two results folders, and why
+    prml bundle [RESULTS] [-o FILE]   archive results/ with its records and RO-Crate
+    prml unbundle FILE [--into DIR]   unpack a bundle and verify it against its records
+    prml crate [RESULTS]              (re)write RESULTS/ro-crate-metadata.json
+
+`python -m prml_pipeline ...` is the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from prml_pipeline.runs import audit, bundle, compare, crate
+
+RESULTS = Path("results")
+
+
+def _results_folders(args: argparse.Namespace) -> list[Path]:
+    return [getattr(args, name) for name in ("results", "a", "b") if hasattr(args, name)]
+
+
+def _missing_provenance(args: argparse.Namespace) -> str | None:
+    """The one guard: a results folder the command reads must hold provenance records."""
+    for folder in _results_folders(args):
+        if not (folder / "provenance").is_dir():
+            return (f"{folder}/provenance not found: {folder} holds no results made by the "
+                    "workflow (build them with `snakemake --cores all`, or name the folder)")
+    return None
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    findings, checked = audit.audit(args.results)
+    for finding in findings:
+        print(finding)
+    print(f"audit: {checked} artifacts checked, {len(findings)} problems")
+    return 1 if findings else 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    result = compare.compare(args.a, args.b)
+    print(compare.markdown(result, args.a, args.b), end="")
+    args.out.write_text(compare.html_page(result, args.a, args.b))
+    print(f"\nHTML with the figures side by side: {args.out}")
+    return 0
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    count = bundle.pack(args.results, args.output)
+    print(f"wrote {args.output}: {count} files (logs, benchmarks, checkpoints left out)")
+    return 0
+
+
+def run_unbundle(args: argparse.Namespace) -> int:
+    verified, problems = bundle.unpack(args.archive, args.into, args.force)
+    print(f"unpacked {args.archive}: {verified} jobs' artifacts match their records")
+    for problem in problems:
+        print(f"  not trusted, will be remade: {problem}")
+    return 1 if problems else 0
+
+
+def run_crate(args: argparse.Namespace) -> int:
+    print(f"wrote {crate.write_crate(args.results)}")
+    return 0
+
+
+def _command(commands: argparse._SubParsersAction, name: str, handler: Callable[..., int],
+             help_text: str) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="prml", description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    results_help = "results folder (default: results)"
+    for name, handler, help_text in (
+        ("audit", run_audit, "re-hash every artifact and recorded input against its record"),
+        ("crate", run_crate, "write RESULTS/ro-crate-metadata.json from the records"),
+    ):
+        _command(commands, name, handler, help_text).add_argument(
+            "results", nargs="?", default=RESULTS, type=Path, help=results_help)
+    comparer = _command(commands, "compare", run_compare,
+                        "settings, code, numbers, artifacts and figures that differ")
+    comparer.add_argument("a", type=Path, help="first results folder")
+    comparer.add_argument("b", type=Path, help="second results folder")
+    comparer.add_argument("--out", type=Path, default=Path("comparison.html"),
+                          help="HTML page to write (default: comparison.html)")
+    packer = _command(commands, "bundle", run_bundle,
+                      "archive results/ with its provenance and RO-Crate")
+    packer.add_argument("results", nargs="?", default=RESULTS, type=Path, help=results_help)
+    packer.add_argument("-o", "--output", type=Path, default=Path("prml-results.tar.gz"))
+    unpacker = _command(commands, "unbundle", run_unbundle,
+                        "unpack a bundle into this workspace and verify it")
+    unpacker.add_argument("archive", type=Path)
+    unpacker.add_argument("--into", type=Path, default=Path("."))
+    unpacker.add_argument("--force", action="store_true",
+                          help="unpack over an existing results/")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    problem = _missing_provenance(args)
+    if problem is not None:
+        print(f"prml {args.command}: {problem}", file=sys.stderr)
+        return 2
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
