@@ -65,6 +65,7 @@ quick: setup
 
 lint: setup
 	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 
 # Every test: the fast ones (plain `pytest`) and the end-to-end workflow runs.

@@ -260,7 +260,21 @@ def chosen_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return models
 
 
-def main(argv: list[str] | None = None) -> float:
+HEADER = (
+    f"{'model':8} {'hidden':13} {'sheet s/ep':>10} {'ours s/ep':>9} {'speedup':>7} "
+    f"{'sheet -ELBO':>11} {'ours -ELBO':>10} {'diff':>6} {'2 SE':>5} {'ours GFLOP/s':>12} "
+    f"{'mm GFLOP/s':>10} {'of mm':>5}"
+)
+LEGEND = (
+    "(s/ep: median seconds per timed epoch; -ELBO: test-set negative ELBO, nats per image; "
+    "diff: ours - sheet, per image, with 2 SE its test-set standard error (paired over "
+    "images) twice; GFLOP/s: matrix-multiply FLOPs per epoch over the epoch time (ours) or "
+    "over the time of the same products as bare torch.mm calls on this core (mm); of mm: "
+    "their ratio)"
+)
+
+
+def parse_arguments(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench", description=__doc__.splitlines()[0]
     )
@@ -275,62 +289,57 @@ def main(argv: list[str] | None = None) -> float:
     models = chosen_models(parser, args)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    return args, models
 
+
+def compare_model(name: str, data: tuple[np.ndarray, np.ndarray, np.ndarray], steps: int,
+                  args: argparse.Namespace) -> tuple[str, float, bool]:
+    """One model's row: both loops in turns; returns (row, speedup, ours not worse)."""
+    train_raw, train_bin, test_bin = data
+    hidden, full = MODELS[name]
+    print(f"{name}: the sheet's loop and ours, one epoch of each in turn ...", flush=True)
+    sheet, ours = run_both(train_raw, train_bin, test_bin, hidden, full, 1 + args.epochs,
+                           args.seed, args.device)
+    speedup = sheet.timed_median / ours.timed_median
+    flops, floor = matmul_floor(hidden, full, steps, args.device)
+    difference, noise = paired_difference(ours, sheet)
+    row = (
+        f"{name:8} {str(hidden):13} {sheet.timed_median:10.2f} {ours.timed_median:9.2f} "
+        f"{speedup:6.1f}x {sheet.test_neg_elbo:11.2f} {ours.test_neg_elbo:10.2f} "
+        f"{difference:+6.2f} {noise:5.2f} "
+        f"{flops / ours.timed_median / 1e9:12.1f} {flops / floor / 1e9:10.1f} "
+        f"{floor / ours.timed_median:5.0%}"
+    )
+    print(
+        f"{name}: epoch seconds sheet {[round(t, 2) for t in sheet.epoch_seconds]}, "
+        f"ours {[round(t, 3) for t in ours.epoch_seconds]}",
+        flush=True,
+    )
+    return row, speedup, difference <= noise
+
+
+def main(argv: list[str] | None = None) -> float:
+    args, models = parse_arguments(argv)
     torch.set_num_threads(args.threads)
     counts = (QUICK_TRAIN, QUICK_TEST) if args.quick else (60000, 10000)
     description, train_raw, test_raw = load_data(args.data, args.data_dir, args.seed, *counts)
-    train_bin = binarize(train_raw, NORMALIZE_MEAN)
-    test_bin = binarize(test_raw, NORMALIZE_MEAN)
-    steps = -(-len(train_bin) // BATCH)
-    total_epochs = 1 + args.epochs
+    data = (train_raw, binarize(train_raw, NORMALIZE_MEAN), binarize(test_raw, NORMALIZE_MEAN))
+    steps = -(-len(data[1]) // BATCH)
     print(
-        f"data: {description}, {len(train_bin)} train / {len(test_bin)} test images; "
+        f"data: {description}, {len(data[1])} train / {len(data[2])} test images; "
         f"device {args.device}, {torch.get_num_threads()} thread(s); batch {BATCH}, "
         f"{steps} Adam steps per epoch; median of {args.epochs} epoch(s) after 1 warm-up",
         flush=True,
     )
-    header = (
-        f"{'model':8} {'hidden':13} {'sheet s/ep':>10} {'ours s/ep':>9} {'speedup':>7} "
-        f"{'sheet -ELBO':>11} {'ours -ELBO':>10} {'diff':>6} {'2 SE':>5} {'ours GFLOP/s':>12} "
-        f"{'mm GFLOP/s':>10} {'of mm':>5}"
-    )
-    rows, speedups, not_worse = [], [], []
-    for name in models:
-        hidden, full = MODELS[name]
-        print(f"{name}: the sheet's loop and ours, one epoch of each in turn ...", flush=True)
-        sheet, ours = run_both(train_raw, train_bin, test_bin, hidden, full, total_epochs,
-                               args.seed, args.device)
-        speedup = sheet.timed_median / ours.timed_median
-        speedups.append(speedup)
-        flops, floor = matmul_floor(hidden, full, steps, args.device)
-        difference, noise = paired_difference(ours, sheet)
-        not_worse.append(difference <= noise)
-        row = (
-            f"{name:8} {str(hidden):13} {sheet.timed_median:10.2f} {ours.timed_median:9.2f} "
-            f"{speedup:6.1f}x {sheet.test_neg_elbo:11.2f} {ours.test_neg_elbo:10.2f} "
-            f"{difference:+6.2f} {noise:5.2f} "
-            f"{flops / ours.timed_median / 1e9:12.1f} {flops / floor / 1e9:10.1f} "
-            f"{floor / ours.timed_median:5.0%}"
-        )
-        rows.append(row)
-        print(
-            f"{name}: epoch seconds sheet {[round(t, 2) for t in sheet.epoch_seconds]}, "
-            f"ours {[round(t, 3) for t in ours.epoch_seconds]}",
-            flush=True,
-        )
-    print(header)
-    for row in rows:
+    results = [compare_model(name, data, steps, args) for name in models]
+    print(HEADER)
+    for row, _, _ in results:
         print(row)
-    print(
-        "(s/ep: median seconds per timed epoch; -ELBO: test-set negative ELBO, nats per image; "
-        "diff: ours - sheet, per image, with 2 SE its test-set standard error (paired over "
-        "images) twice; GFLOP/s: matrix-multiply FLOPs per epoch over the epoch time (ours) or "
-        "over the time of the same products as bare torch.mm calls on this core (mm); of mm: "
-        "their ratio)"
-    )
-    worse = [name for name, ok in zip(models, not_worse, strict=True) if not ok]
+    print(LEGEND)
+    worse = [name for name, (_, _, ok) in zip(models, results, strict=True) if not ok]
     print("-ELBO: ours equal or better on every model (diff below 2 SE)" if not worse else
           f"-ELBO: ours worse beyond 2 SE on {', '.join(worse)}")
+    speedups = [speedup for _, speedup, _ in results]
     print(f"speedup: min {min(speedups):.1f}x over sizes")
     return min(speedups)
 

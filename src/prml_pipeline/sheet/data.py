@@ -252,31 +252,10 @@ def fetch_file(
             return f"already present at {destination}"
         log(f"{filename}: removing unverified {destination}")
         destination.unlink()
-
-    candidates: list[tuple[str, Callable[[BinaryIO], str], set[str]]] = []
-    if local_dir:
-        candidates.append(
-            (
-                f"local_dir {Path(local_dir) / filename}",
-                _from_folder(Path(local_dir), filename),
-                {md5},
-            )
-        )
-    if system_dir:
-        accepted = {md5} | ({system_md5} if system_md5 else set())
-        candidates.append(
-            (
-                f"system_dir {Path(system_dir) / filename}",
-                _from_folder(Path(system_dir), filename),
-                accepted,
-            )
-        )
-    for mirror in mirrors:
-        url = mirror.rstrip("/") + "/" + filename
-        candidates.append((f"mirror {url}", _from_url(url, timeout), {md5}))
-
+    system_md5s = {md5} | ({system_md5} if system_md5 else set())
     failures: list[str] = []
-    for source, fill, accepted in candidates:
+    for source, fill, accepted in _sources(filename, md5, mirrors, local_dir, system_dir,
+                                           system_md5s, timeout):
         try:
             _install(destination, fill, accepted)
         except _SourceFailed as err:
@@ -285,9 +264,33 @@ def fetch_file(
             continue
         log(f"{filename}: fetched from {source} (MD5 ok)")
         return source
+    raise DownloadError(_unobtainable(filename, md5, failures, system_dir, system_package,
+                                      alternative))
 
+
+_Source = tuple[str, Callable[[BinaryIO], str], set[str]]
+
+
+def _sources(filename: str, md5: str, mirrors: list[str], local_dir: str | None,
+             system_dir: str | None, system_md5s: set[str], timeout: float) -> list[_Source]:
+    """(description, filler, accepted MD5s) of each source, in the order they are tried."""
+    sources: list[_Source] = []
+    for kind, folder, accepted in (("local_dir", local_dir, {md5}),
+                                   ("system_dir", system_dir, system_md5s)):
+        if folder:
+            sources.append((f"{kind} {Path(folder) / filename}",
+                            _from_folder(Path(folder), filename), accepted))
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + filename
+        sources.append((f"mirror {url}", _from_url(url, timeout), {md5}))
+    return sources
+
+
+def _unobtainable(filename: str, md5: str, failures: list[str], system_dir: str | None,
+                  system_package: str | None, alternative: str) -> str:
+    """The message when every source failed: each failure, then the remedies."""
     tried = "\n".join(failures) if failures else "  (no sources configured)"
-    raise DownloadError(
+    return (
         f"could not obtain {filename} with MD5 {md5}. Sources tried:\n{tried}\n"
         f"Remedy: download {filename} on a machine with internet access, then set "
         f"data.local_dir in the config to a folder holding {filename}"

@@ -192,31 +192,15 @@ def _train(
     data = torch.from_numpy(images).to(device)  # once; batches are gathered on the device
     bar = tqdm(total=settings.epochs, initial=start_epoch, desc=settings.label, unit="epoch",
                file=log, mininterval=0)
-    for epoch in range(start_epoch, settings.epochs):
-        began = time.perf_counter()
-        order, noise = (t.to(device) for t in epoch_draws(n_images, settings.latent_dim,
-                                                          settings.seed, epoch))
-        total = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, n_images, settings.batch_size):
-            end = start + settings.batch_size
-            total += train_step(model, optimizer, data[order[start:end]].float(), noise[start:end])
-        loss_per_image = total.item() / n_images  # the epoch's only sync with the device
-        if not math.isfinite(loss_per_image):
-            bar.close()
-            raise DivergenceError(
-                f"training of model '{settings.name}' (seed {settings.seed}) diverged in epoch "
-                f"{epoch + 1} of {settings.epochs}: the mean -ELBO per image is "
-                f"{loss_per_image}. Lower "
-                f"vae.learning_rate (now {settings.learning_rate:g}; the sheet uses 0.001) "
-                "in the config and rerun."
-            )
-        losses.append(loss_per_image)
-        seconds.append(time.perf_counter() - began)
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, fingerprint, model, optimizer, losses, seconds)
-        bar.set_postfix(loss=f"{losses[-1]:.2f}", s_per_epoch=f"{seconds[-1]:.2f}")
-        bar.update(1)
-    bar.close()
+    with bar:
+        for epoch in range(start_epoch, settings.epochs):
+            began = time.perf_counter()
+            losses.append(_epoch(model, optimizer, data, settings, epoch))
+            seconds.append(time.perf_counter() - began)
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, fingerprint, model, optimizer, losses, seconds)
+            bar.set_postfix(loss=f"{losses[-1]:.2f}", s_per_epoch=f"{seconds[-1]:.2f}")
+            bar.update(1)
 
     return TrainResult(
         model=vae_from_state(cpu_state(model), model.spec()),
@@ -225,6 +209,30 @@ def _train(
         device=_describe(device),
         resumed_from_epoch=start_epoch,
     )
+
+
+def _epoch(model: VAE, optimizer: torch.optim.Optimizer, data: torch.Tensor,
+           settings: TrainSettings, epoch: int) -> float:
+    """One pass over ``data`` (on the model's device) in the epoch's order; the mean -ELBO per
+    image. A loss that is not finite raises :class:`DivergenceError`."""
+    n_images = len(data)
+    device = data.device
+    order, noise = (t.to(device) for t in epoch_draws(n_images, settings.latent_dim,
+                                                      settings.seed, epoch))
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for start in range(0, n_images, settings.batch_size):
+        end = start + settings.batch_size
+        total += train_step(model, optimizer, data[order[start:end]].float(), noise[start:end])
+    loss_per_image = total.item() / n_images  # the epoch's only sync with the device
+    if not math.isfinite(loss_per_image):
+        raise DivergenceError(
+            f"training of model '{settings.name}' (seed {settings.seed}) diverged in epoch "
+            f"{epoch + 1} of {settings.epochs}: the mean -ELBO per image is "
+            f"{loss_per_image}. Lower "
+            f"vae.learning_rate (now {settings.learning_rate:g}; the sheet uses 0.001) "
+            "in the config and rerun."
+        )
+    return loss_per_image
 
 
 def _describe(device: torch.device) -> str:
