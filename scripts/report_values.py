@@ -24,6 +24,7 @@ def main(smk):
         runinfo=dict(zip(runs, map(load_json, smk.input.runinfo), strict=True)),
         iwae=dict(zip(runs, map(load_json, smk.input.iwae), strict=True)),
         code=git_state(str(smk.scriptdir)),
+        numbers={path: load_json(path) for path in smk.input.numbers},
     )
     save_json(smk.output.json, values)
 

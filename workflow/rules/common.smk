@@ -219,6 +219,13 @@ def every_artifact(wildcards=None):
     return [path for rule in recorded_rules() for path in rule_outputs(rule)]
 
 
+def report_numbers(wildcards=None):
+    """Every output named `numbers` of every job: JSON files whose values the report's text
+    reads as {{ numbers.<file name>.<key> }} (a new analysis needs no edit of the report
+    rules)."""
+    return [path for rule in recorded_rules() for path in rule_outputs(rule, "numbers")]
+
+
 def upstream_records(wildcards=None):
     """Provenance records of every job that the report draws on (all but the report's own)."""
     return [

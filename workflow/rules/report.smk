@@ -10,6 +10,7 @@ rule report_values:
         runinfo=every_run("runinfo.json"),
         iwae=every_run("iwae.json"),
         figures=[figure_path(name) for name in FIGURES],
+        numbers=report_numbers,
         records=upstream_records,
         code=code_inputs("scripts/report_values.py"),
     output:

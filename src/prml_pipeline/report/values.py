@@ -6,11 +6,13 @@ results/report/values.json, which the template (:mod:`.template`) fills in.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from prml_pipeline.errors import PipelineError
 from prml_pipeline.report.tables import (
     commit_label,
     comparison_sentence,
@@ -55,6 +57,25 @@ def summarise_runs(models: Mapping[str, Any], seeds: Sequence[int],
     return summary
 
 
+def named_numbers(numbers: Mapping[str, Mapping[str, Any]],
+                  records: Sequence[Mapping[str, Any]]
+                  ) -> tuple[dict[str, Any], list[tuple[str, Mapping[str, Any]]]]:
+    """The `numbers` outputs by file name (results/entropy/coin.json -> "coin") and, for the
+    provenance table, each with the record of the job that wrote it."""
+    by_output = {os.path.normpath(out): record for record in records
+                 for out in record.get("outputs", {})}
+    named: dict[str, Any] = {}
+    sources = []
+    for path, value in sorted(numbers.items()):
+        name = os.path.splitext(os.path.basename(path))[0]
+        if name in named:
+            raise PipelineError(f"two outputs named `numbers` share the file name {name!r} "
+                                f"({path}): rename one, the report reads them by that name")
+        named[name] = value
+        sources.append((f"numbers `{name}`", by_output[os.path.normpath(path)]))
+    return named, sources
+
+
 def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
                   records: Sequence[Mapping[str, Any]], fuel: Mapping[str, float],
                   regression: Mapping[str, Mapping[str, np.ndarray]],
@@ -62,11 +83,13 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
                   metrics: Mapping[tuple[str, int], Mapping[str, Any]],
                   runinfo: Mapping[tuple[str, int], Mapping[str, Any]],
                   iwae: Mapping[tuple[str, int], Mapping[str, Any]],
-                  code: Mapping[str, Any]) -> dict[str, Any]:
+                  code: Mapping[str, Any],
+                  numbers: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Every number, phrase and table of the report, from loaded artifacts and records.
 
     `figures` maps figure names to their paths; `regression` is keyed by experiment;
-    `metrics`, `runinfo` and `iwae` by (model, seed); `code` is the commit state.
+    `metrics`, `runinfo` and `iwae` by (model, seed); `code` is the commit state;
+    `numbers` maps each path of a job output named `numbers` to its loaded JSON.
     """
     by_job = index_records(records)
     experiments, models, mixture = cfg["experiments"], cfg["models"], cfg["mixture"]
@@ -142,6 +165,8 @@ def report_values(cfg: Mapping[str, Any], *, figures: Mapping[str, str],
         *((f"IWAE bound of {models[name]['title']}, seed {seed}",
            by_job[("iwae_bound", f"{name}/{seed}")]) for name in models for seed in seeds),
     ]
+    values["numbers"], numbers_sources = named_numbers(numbers or {}, records)
+    number_sources += numbers_sources
     values["tables"] = {
         "fuel_gauge": fuel_gauge_table(fuel),
         "regression": regression_table,
