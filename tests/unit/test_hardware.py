@@ -10,6 +10,7 @@ import types
 import numpy as np
 import pytest
 
+from prml_pipeline.report.tables import hardware_cells, training_table
 from prml_pipeline.runs.hardware import HardwareMonitor, NvmlSampler, process_usage, usage_items
 
 MIB = 2**20
@@ -184,3 +185,41 @@ def test_monitor_on_the_cpu_counts_cpu_time_and_peak_memory():
     assert figures["nvml"] == {"available": False, "reason": "the job ran on the CPU"}
     assert 0.3 <= figures["cpu_seconds"] <= figures["wall_seconds"] * 2 + 0.1
     assert figures["peak_rss_mib"] >= max(before, 64)
+
+
+def cuda_figures() -> dict:
+    """Figures of a (fake) CUDA job as the monitor writes them into runinfo.json."""
+    with HardwareMonitor("cuda:0", nvml=fake_nvml(), cuda=FakeCuda(), interval_s=3600) as usage:
+        pass
+    return usage.figures
+
+
+def cpu_figures() -> dict:
+    with HardwareMonitor("cpu") as usage:
+        np.ones(MIB).sum()
+    return usage.figures
+
+
+def test_the_reports_training_table_shows_the_figures():
+    models = {"small": {"title": "Small"}}
+    records = {f"small/{seed}": {"machine": {"host": "node1", "slurm_job_id": "7", "threads": 1},
+                                 "time": {"start": "2026-01-01T00:00:00+00:00"}}
+               for seed in (1, 2, 3)}
+    cpu, cuda = cpu_figures(), cuda_figures()
+    runinfo = {("small", 1): {"device": "cpu", "hardware": cpu},
+               ("small", 2): {"device": "cuda:0 (NVIDIA Fake H200)", "hardware": cuda},
+               ("small", 3): {"device": "cpu"}}  # recorded before hardware figures existed
+    rows = training_table(models, (1, 2, 3), records, runinfo).splitlines()
+    assert rows[0].endswith("| Wall, CPU (s) | Peak RSS (MiB) | GPU use |")
+    assert rows[2].endswith(f"| {cpu['wall_seconds']:.1f}, {cpu['cpu_seconds']:.1f} "
+                            f"| {cpu['peak_rss_mib']:.0f} | none (CPU) |")
+    assert rows[3].endswith(f"| {cuda['peak_rss_mib']:.0f} | 512/768 MiB, 50/80 %, 0.25 kJ |")
+    assert rows[4].endswith("| n/a | n/a | n/a |")
+
+
+def test_a_gpu_job_without_nvml_says_why_in_the_table():
+    with HardwareMonitor("cuda:0", nvml=fake_nvml(init_error="Driver Not Loaded"),
+                         cuda=FakeCuda()) as usage:
+        pass
+    assert hardware_cells(usage.figures)[2] == (
+        "512/768 MiB, no NVML (NVML did not start: Driver Not Loaded)")
