@@ -3,14 +3,17 @@ against a fake NVML module (no GPU needed)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import types
 
 import numpy as np
 import pytest
+from rocrate.rocrate import ROCrate
 
 from prml_pipeline.report.tables import hardware_cells, training_table
+from prml_pipeline.runs.crate import write_crate
 from prml_pipeline.runs.hardware import HardwareMonitor, NvmlSampler, process_usage, usage_items
 
 MIB = 2**20
@@ -223,3 +226,40 @@ def test_a_gpu_job_without_nvml_says_why_in_the_table():
         pass
     assert hardware_cells(usage.figures)[2] == (
         "512/768 MiB, no NVML (NVML did not start: Driver Not Loaded)")
+
+
+def test_the_crate_gives_a_training_action_its_figures_as_property_values(tmp_path):
+    results = tmp_path / "results"
+    weights = results / "vae/small/seed1/weights.pt"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"weights")
+    figures = cuda_figures()
+    record = {
+        "schema": 1, "rule": "train_vae", "wildcards": {"model": "small", "seed": "1"},
+        "script": {"path": "scripts/train_vae.py", "git_blob": "0" * 40},
+        "code": {"commit": "c" * 40, "dirty": False}, "params": {},
+        "config_subset_sha256": "f" * 64, "seeds": {}, "inputs": {},
+        "outputs": {"results/vae/small/seed1/weights.pt": "0" * 64},
+        "software": {"python": "3.11.7"}, "machine": {"host": "node1", "threads": 1},
+        "time": {"start": "2026-01-01T00:00:00+00:00", "end": "2026-01-01T00:01:00+00:00",
+                 "wall_seconds": 60.0},
+        "extra": {"device": "cuda:0", "hardware": figures},
+    }
+    (results / "provenance/train_vae/small").mkdir(parents=True)
+    (results / "provenance/train_vae/small/seed1.json").write_text(json.dumps(record))
+    write_crate(results)
+    metadata = json.loads((results / "ro-crate-metadata.json").read_text())
+    assert {"resourceUsage": "https://w3id.org/ro/terms/workflow-run#resourceUsage"} in \
+        metadata["@context"]
+    crate = ROCrate(results)  # the rocrate library reads it back
+    action = crate.get("#job/train_vae/model=small, seed=1")
+    usage = {item["propertyID"]: item for item in action["resourceUsage"]}
+    assert all(item.type == "PropertyValue" for item in usage.values())
+    assert usage["cpu_seconds"]["value"] == figures["cpu_seconds"]
+    assert usage["cpu_seconds"]["unitText"] == "s"
+    assert usage["peak_rss_mib"]["unitText"] == "MiB"
+    assert usage["cuda.device"]["value"] == "NVIDIA Fake H200"
+    assert usage["cuda.peak_allocated_mib"]["value"] == 512.0
+    assert usage["nvml.energy_j"]["value"] == 250.0
+    assert usage["nvml.utilization_mean_percent"]["value"] == 50.0
+    assert usage["nvml.utilization_peak_percent"]["name"] == "GPU utilisation, peak"
