@@ -7,12 +7,14 @@ import json
 import sys
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 from rocrate.rocrate import ROCrate
 
 from prml_pipeline.report.tables import hardware_cells, training_table
+from prml_pipeline.runs.compare import compare, markdown
 from prml_pipeline.runs.crate import write_crate
 from prml_pipeline.runs.hardware import HardwareMonitor, NvmlSampler, process_usage, usage_items
 
@@ -263,3 +265,30 @@ def test_the_crate_gives_a_training_action_its_figures_as_property_values(tmp_pa
     assert usage["nvml.energy_j"]["value"] == 250.0
     assert usage["nvml.utilization_mean_percent"]["value"] == 50.0
     assert usage["nvml.utilization_peak_percent"]["name"] == "GPU utilisation, peak"
+
+
+def test_compare_lists_the_hardware_figures_that_differ(tmp_path):
+    def folder(name: str, hardware: dict, epoch_seconds: list[float]) -> Path:
+        record = {"rule": "train_vae", "wildcards": {"model": "small", "seed": "42"},
+                  "script": {"path": "scripts/train_vae.py", "git_blob": "b" * 40},
+                  "code": {"commit": "a" * 40, "dirty": False}, "params": {"cfg": {}},
+                  "inputs": {}, "outputs": {}, "software": {},
+                  "extra": {"epoch_seconds": epoch_seconds, "hardware": hardware}}
+        path = tmp_path / name / "provenance/train_vae/small/42.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(record))
+        return tmp_path / name
+
+    cpu, cuda = cpu_figures(), cuda_figures()
+    a, b = folder("a", cpu, [2.0, 4.0]), folder("b", cuda, [0.5, 0.5])
+    result = compare(a, b)
+    rows = {label.removeprefix("train_vae[small/42] "): (old, new)
+            for label, old, new in result.hardware}
+    assert rows["CPU time (s)"] == (cpu["cpu_seconds"], cuda["cpu_seconds"])
+    assert rows["seconds per epoch, mean (s)"] == (3.0, 0.5)
+    assert rows["GPU"] == (None, "NVIDIA Fake H200")
+    assert rows["GPU energy (J)"] == (None, 250.0)
+    assert rows["NVML not used"] == ("the job ran on the CPU", None)
+    text = markdown(result, a, b)
+    assert "## Hardware used by training jobs that differs" in text
+    assert "| train_vae[small/42] seconds per epoch, mean (s) | 3 | 0.5 | -2.5 |" in text
