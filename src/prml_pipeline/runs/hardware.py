@@ -226,9 +226,10 @@ class NvmlSampler:
         return figures
 
 
-def _cuda_identity(torch: Any, index: int) -> dict[str, str | None]:
-    """The UUID and PCI bus id of CUDA device `index`, to find it among NVML's devices."""
-    properties = torch.cuda.get_device_properties(index)
+def _cuda_identity(cuda: Any, index: int) -> dict[str, str | None]:
+    """The UUID and PCI bus id of CUDA device `index` (`cuda` is torch.cuda), to find it among
+    NVML's devices."""
+    properties = cuda.get_device_properties(index)
     uuid = getattr(properties, "uuid", None)
     bus = getattr(properties, "pci_bus_id", None)
     return {
@@ -279,12 +280,8 @@ class HardwareMonitor:
         if self.on_cuda:
             cuda = self._torch_cuda()
             cuda.reset_peak_memory_stats(self.index)
-            identity: dict[str, Any] = {}
             try:
-                import torch
-
-                if cuda is torch.cuda:
-                    identity = _cuda_identity(torch, self.index)
+                identity: dict[str, Any] = _cuda_identity(cuda, self.index)
             except Exception:  # identity only helps to find the GPU in NVML
                 identity = {}
             visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
