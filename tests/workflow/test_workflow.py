@@ -162,6 +162,13 @@ def test_provenance_record_of_a_training_job(tiny_run):
     assert record["software"]["torch"].startswith("2.13")
     assert record["machine"]["threads"] == 1 and record["machine"]["cpu"]
     assert record["extra"]["device"].startswith("cpu")
+    # What the job used: CPU time and peak memory, in the record and in the report's Table 7.
+    hardware = record["extra"]["hardware"]
+    assert 0 < hardware["cpu_seconds"] and 100 < hardware["peak_rss_mib"]
+    assert hardware["nvml"] == {"available": False, "reason": "the job ran on the CPU"}
+    table = (workdir / "results/report/report.md").read_text()
+    assert (f"| {hardware['wall_seconds']:.1f}, {hardware['cpu_seconds']:.1f} | "
+            f"{hardware['peak_rss_mib']:.0f} | none (CPU) |") in table
 
 
 def test_snakemake_report_registers_every_figure(tiny_run, tmp_path):

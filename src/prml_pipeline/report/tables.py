@@ -242,7 +242,8 @@ def provenance_table(named_records: Sequence[tuple[str, Mapping[str, Any]]]) -> 
 def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
                    records: Mapping[str, Mapping[str, Any]],
                    runinfo: Mapping[tuple[str, int], Mapping]) -> str:
-    """Where each training run (model, seed) ran; `records` is keyed "model/seed"."""
+    """Where each training run (model, seed) ran and what it used; `records` is keyed
+    "model/seed"."""
     rows = []
     for name, model in models.items():
         for seed in seeds:
@@ -250,9 +251,33 @@ def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int]
             machine = record["machine"]
             rows.append((model["title"], seed, machine["host"],
                          machine.get("slurm_job_id") or "none", runinfo[(name, seed)]["device"],
-                         machine["threads"], utc_time(record["time"]["start"])))
+                         machine["threads"], utc_time(record["time"]["start"]),
+                         *hardware_cells(runinfo[(name, seed)].get("hardware"))))
     return markdown_table(["Model", "Seed", "Host", "SLURM job", "Device", "Threads",
-                           "Started (UTC)"], rows)
+                           "Started (UTC)", "Wall, CPU (s)", "Peak RSS (MiB)", "GPU use"], rows)
+
+
+def hardware_cells(hardware: Mapping[str, Any] | None) -> tuple[str, str, str]:
+    """A training job's wall and CPU seconds, its peak resident memory and its GPU use (torch's
+    peak allocated/reserved MiB; NVML's mean/peak utilisation and energy, or why NVML is
+    missing), from runinfo.json's `hardware`; "n/a" for a run recorded before it existed."""
+    if not hardware:
+        return "n/a", "n/a", "n/a"
+    times = f"{hardware['wall_seconds']:.1f}, {hardware['cpu_seconds']:.1f}"
+    cuda, nvml = hardware.get("cuda"), hardware.get("nvml") or {}
+    if not cuda:
+        gpu = "none (CPU)"
+    else:
+        gpu = f"{cuda['peak_allocated_mib']:.0f}/{cuda['peak_reserved_mib']:.0f} MiB"
+        if nvml.get("available"):
+            if "utilization_mean_percent" in nvml:
+                gpu += (f", {nvml['utilization_mean_percent']:.0f}/"
+                        f"{nvml['utilization_peak_percent']:.0f} %")
+            if "energy_j" in nvml:
+                gpu += f", {nvml['energy_j'] / 1000:.2f} kJ"
+        else:
+            gpu += f", no NVML ({nvml.get('reason', 'not recorded')})"
+    return times, f"{hardware['peak_rss_mib']:.0f}", gpu
 
 
 def utc_time(timestamp: str) -> str:

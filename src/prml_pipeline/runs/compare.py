@@ -7,8 +7,9 @@ Prints a Markdown summary and writes a self-contained HTML page: the settings th
 (each job's config subset from the provenance records, labelled by rule, job and dotted key),
 the commit, scripts and software versions that differ, every number of the report that changed
 (old, new, difference, from report/values.json, lists included) and its other values that
-changed, the artifacts whose bytes differ (SHA-256 from the records), and each changed figure
-beside its counterpart with a pixel-difference image.
+changed, what each training job used of the machine that differs (time, memory, GPU: its
+record's hardware figures, see docs/cluster.md), the artifacts whose bytes differ (SHA-256 from
+the records), and each changed figure beside its counterpart with a pixel-difference image.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from prml_pipeline.runs.hardware import usage_items
 from prml_pipeline.runs.records import load_records
 
 # More jobs than this sharing one change are counted, not named.
@@ -47,6 +49,8 @@ class Comparison:
     code: list[Change] = field(default_factory=list)
     numbers: list[tuple[str, float | None, float | None]] = field(default_factory=list)
     others: list[tuple[str, Any, Any]] = field(default_factory=list)  # non-numeric values
+    # (job and figure, A, B) of the hardware figures of training jobs that differ
+    hardware: list[tuple[str, Any, Any]] = field(default_factory=list)
     artifacts: list[tuple[str, str]] = field(default_factory=list)  # (path, how it differs)
     figures: list[str] = field(default_factory=list)
 
@@ -131,6 +135,31 @@ def _code_changes(jobs_a: Mapping, jobs_b: Mapping, common: list[tuple[str, str]
                   key=lambda c: (c.key, c.where))
 
 
+def _hardware(record: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
+    """A job's hardware figures by key, as (name with unit, value), and its mean s/epoch."""
+    extra = record.get("extra", {})
+    figures = {key: (f"{name} ({unit})" if unit else name, value)
+               for key, name, value, unit in usage_items(extra.get("hardware"))}
+    epochs = extra.get("epoch_seconds")
+    if epochs:
+        figures["epoch_seconds"] = ("seconds per epoch, mean (s)", sum(epochs) / len(epochs))
+    return figures
+
+
+def _hardware_changes(jobs_a: Mapping, jobs_b: Mapping,
+                      common: list[tuple[str, str]]) -> list[tuple[str, Any, Any]]:
+    """Per job in both folders, each hardware figure whose value differs (training jobs)."""
+    rows = []
+    for job in common:
+        a, b = _hardware(jobs_a[job]), _hardware(jobs_b[job])
+        for key in [*a, *(key for key in b if key not in a)]:
+            name = (a.get(key) or b[key])[0]
+            old, new = a.get(key, (name, None))[1], b.get(key, (name, None))[1]
+            if old != new:
+                rows.append((f"{_job_label(*job)} {name}", old, new))
+    return rows
+
+
 def _relative(path: str) -> str:
     return path.removeprefix("results/")
 
@@ -141,6 +170,7 @@ def compare(a: Path, b: Path) -> Comparison:
     common = sorted(jobs_a.keys() & jobs_b.keys())
     result.settings = _settings(jobs_a, jobs_b, common)
     result.code = _code_changes(jobs_a, jobs_b, common)
+    result.hardware = _hardware_changes(jobs_a, jobs_b, common)
 
     values_a, values_b = (_values(folder) for folder in (a, b))
     for name, old, new in _differences(values_a, values_b):
@@ -233,6 +263,10 @@ def _sections(result: Comparison) -> list[tuple[str, list[str], list[list[str]],
          numbers, True),
         (f"Other report values that changed ({len(result.others)})", ["value", "A", "B"],
          others, False),
+        (f"Hardware used by training jobs that differs ({len(result.hardware)})",
+         ["job and figure", "A", "B", "B − A"],
+         [[label, _fmt(old), _fmt(new), _fmt(new - old) if _is_number(old) and _is_number(new)
+           else "—"] for label, old, new in result.hardware], True),
     ]
 
 

@@ -13,6 +13,10 @@ Run Crate profile (https://w3id.org/ro/wfrun/provenance/0.5):
 - one CreateAction per job (`#job/<rule>/<wildcards>`): `instrument` the job's script,
   `object` the files it read, `result` the files it wrote and its record, with start and end
   times, the machine and the software versions;
+- for a training job, what it used of the machine as the CreateAction's `resourceUsage`
+  (the workflow-run ro-terms property, https://w3id.org/ro/terms/workflow-run#resourceUsage):
+  one PropertyValue per figure of its runinfo's `hardware` (`#usage/<rule>/<wildcards>/<key>`,
+  `propertyID` the key, `value`, `unitText`), see docs/cluster.md;
 - one ControlAction per job (`#control/...`): `instrument` its rule's step, `object` its
   CreateAction;
 - one CreateAction for the workflow run (`#run`): `instrument` the Snakefile, `object` the
@@ -36,6 +40,7 @@ from typing import Any
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
+from prml_pipeline.runs.hardware import usage_items
 from prml_pipeline.runs.records import load_records, sha256_file
 
 METADATA = "ro-crate-metadata.json"
@@ -47,6 +52,7 @@ PROFILES = {
 }
 SNAKEMAKE_LANGUAGE = "https://w3id.org/workflowhub/workflow-ro-crate#snakemake"
 COMPLETED = {"@id": "http://schema.org/CompletedActionStatus"}
+RESOURCE_USAGE = {"resourceUsage": "https://w3id.org/ro/terms/workflow-run#resourceUsage"}
 
 
 def _in_crate(path: str, results: Path) -> str | None:
@@ -125,6 +131,16 @@ def _rule_positions(records: list[dict[str, Any]], producer: dict[str, int],
             return {}
         order.append(ready[0])
     return {rule: position for position, rule in enumerate(order)}
+
+
+def _resource_usage(crate: ROCrate, record: dict[str, Any]) -> list[Any]:
+    """One PropertyValue per hardware figure the job recorded (training jobs; else none)."""
+    items = usage_items(record.get("extra", {}).get("hardware"))
+    if items:
+        crate.metadata.extra_terms.update(RESOURCE_USAGE)
+    return [crate.add(ContextEntity(crate, f"#usage/{_job_key(record)}/{key}", properties={
+        "@type": "PropertyValue", "name": name, "propertyID": key, "value": value,
+        **({"unitText": unit} if unit else {})})) for key, name, value, unit in items]
 
 
 def build_crate(results: Path) -> ROCrate:
@@ -246,6 +262,9 @@ def build_crate(results: Path) -> ROCrate:
                 "softwareUsed": [application(name, version) for name, version in
                                  sorted(versions.items()) if version],
             })
+        usage = _resource_usage(crate, record)
+        if usage:
+            job["resourceUsage"] = usage
         # The job's own record is one of its results, and describes it.
         job.append_to("result", data_file(
             record_ids[index], sha256_file(record["_path"]), name=f"provenance record of "
