@@ -5,6 +5,7 @@
     prml bundle [RESULTS] [-o FILE]   archive results/ with its records and RO-Crate
     prml unbundle FILE [--into DIR]   unpack a bundle and verify it against its records
     prml crate [RESULTS]              (re)write RESULTS/ro-crate-metadata.json
+    prml cache verify [CACHE]         re-hash every output-cache entry against its digest index
 
 `python -m prml_pipeline ...` is the same command.
 """
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from prml_pipeline.runs import audit, bundle, compare, crate
+from prml_pipeline.runs import audit, bundle, cache, compare, crate
 
 RESULTS = Path("results")
 
@@ -69,6 +70,25 @@ def run_crate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_cache_verify(args: argparse.Namespace) -> int:
+    folder = args.cache if args.cache is not None else cache.default_location()
+    if not folder.is_dir():
+        print(f"prml cache verify: {folder} is not a folder: name the output cache (the "
+              "folder $SNAKEMAKE_OUTPUT_CACHE points at)", file=sys.stderr)
+        return 2
+    findings, entries = cache.verify_cache(folder)
+    for finding in findings:
+        print(finding)
+    remaining = len(findings)
+    if args.remove_bad and findings:
+        for path, why_not in cache.remove_bad(findings, folder):
+            print(f"removed    {path}" if why_not is None else f"kept       {path}: {why_not}")
+        remaining = len(cache.verify_cache(folder)[0])
+    print(f"cache verify: {entries} entries checked in {folder}, {len(findings)} problems"
+          + (f", {remaining} left" if args.remove_bad else ""))
+    return 1 if remaining else 0
+
+
 def _command(commands: argparse._SubParsersAction, name: str, handler: Callable[..., int],
              help_text: str) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=help_text, description=help_text)
@@ -102,6 +122,17 @@ def parser() -> argparse.ArgumentParser:
     unpacker.add_argument("--into", type=Path, default=Path("."))
     unpacker.add_argument("--force", action="store_true",
                           help="unpack over an existing results/")
+    cached = _command(commands, "cache", run_cache_verify, "check the shared output cache")
+    actions = cached.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verifier = actions.add_parser(
+        "verify", help="re-hash every entry: list tampered, partial and writable ones",
+        description="Re-hash every entry of the output cache against its digest index and "
+                    "list tampered, partial, unindexed and writable entries; exit 1 if any.")
+    verifier.add_argument("cache", nargs="?", type=Path, default=None,
+                          help="the cache folder (default: $SNAKEMAKE_OUTPUT_CACHE, else "
+                               ".cache/snakemake-outputs)")
+    verifier.add_argument("--remove-bad", action="store_true",
+                          help="delete each bad entry you own (root: any), then check again")
     return top
 
 
