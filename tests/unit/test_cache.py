@@ -8,12 +8,11 @@ import multiprocessing
 import os
 import shutil
 import stat
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import as_user, can_act_as_other_users, python_for_other_users
 
 from prml_pipeline.runs import cache
 from prml_pipeline.runs.cache import INDEX, check_entry, entry_name, publish, verify_cache
@@ -143,31 +142,16 @@ def test_verify_lists_tampered_partial_and_writable_entries(workspace):
 
 @pytest.fixture(scope="module")
 def other_users_python():
-    """A Python that other users may run, importing this checkout's package and the project
-    venv's libraries (root's own venv lives in folders other users cannot enter)."""
-    if os.getuid() != 0 or not shutil.which("setpriv"):
-        pytest.skip("acting as other users needs root and setpriv")
+    if not can_act_as_other_users():
+        pytest.skip("acting as other users needs root, setpriv and /usr/bin/python3")
     base = Path(tempfile.mkdtemp(prefix="prml-users-", dir="/tmp"))
     os.chmod(base, 0o755)
-    python = Path("/usr/bin/python3")
-    if not python.exists():
-        pytest.skip("no system Python for other users")
-    subprocess.run([python, "-m", "venv", "--without-pip", base / "venv"], check=True)
-    site = next((base / "venv/lib").glob("python3*/site-packages"))
-    packages = [p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)]
-    src = Path(cache.__file__).resolve().parents[2]
-    (site / "project.pth").write_text("\n".join([str(src), *packages]) + "\n")
-    yield base, base / "venv/bin/python"
+    yield base, python_for_other_users(base, Path(cache.__file__).resolve().parents[2])
     shutil.rmtree(base)
 
 
-def as_user(user: str, umask: int, python: Path, code: str, cwd: Path):
-    ids = {"a": "1000", "b": "65534"}[user]
-    return subprocess.run(
-        ["setpriv", "--reuid", ids, "--regid", ids, "--clear-groups", "sh", "-c",
-         f"umask {umask:03o} && exec {python} -c \"$0\"", code],
-        cwd=cwd, capture_output=True, text=True, env={"PATH": os.environ["PATH"],
-                                                      "HOME": str(cwd)})
+def as_other(user: str, umask: int, python: Path, code: str, cwd: Path):
+    return as_user(user, umask, [str(python), "-c", code], cwd)
 
 
 def test_another_user_reads_but_cannot_alter_an_entry(other_users_python):
@@ -180,13 +164,14 @@ def test_another_user_reads_but_cannot_alter_an_entry(other_users_python):
     os.chown(base / "a", 1000, 1000)
     os.chown(base / "b", 65534, 65534)
     fill = (
-        "import json, pathlib, sys; sys.path.insert(0, '" + str(Path(__file__).parent) + "');"
+        "import json, pathlib, sys;"
+        f"sys.path[:0] = ['{Path(__file__).parent}', '{Path(__file__).parents[1]}'];"
         "from test_cache import outputs;"
         "from prml_pipeline.runs.cache import publish;"
         "pairs = [(p.relative_to(pathlib.Path.cwd()), e) for p, e in outputs(pathlib.Path.cwd())];"
         f"print(publish(pathlib.Path('{store}'), '{KEY}', pairs, 'train_vae'))"
     )
-    done = as_user("a", 0o077, python, fill, base / "a")
+    done = as_other("a", 0o077, python, fill, base / "a")
     assert done.returncode == 0, done.stderr
     entry = store / KEY
     assert entry.stat().st_uid == 1000
@@ -204,7 +189,7 @@ def test_another_user_reads_but_cannot_alter_an_entry(other_users_python):
         "    except PermissionError:\n        failed += 1\n"
         "print(failed)"
     )
-    done = as_user("b", 0o022, python, attack, base / "b")
+    done = as_other("b", 0o022, python, attack, base / "b")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["weights", "6"]
     assert check_entry(entry).problems == []
