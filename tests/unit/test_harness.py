@@ -66,6 +66,31 @@ def test_an_input_that_differs_from_its_record_is_refused(workdir):
                             "it (and what depends on it).")
 
 
+@pytest.mark.parametrize("damage, problem", [
+    (lambda path: path.write_text('{"rule": "train_vae", "outputs": {'), "is not valid JSON"),
+    (lambda path: path.write_text('["not", "a", "record"]'),
+     "is not a provenance record: it names no rule"),
+    (lambda path: path.mkdir(), "cannot be read: Is a directory"),
+])
+def test_an_input_whose_record_cannot_be_read_is_refused_with_a_remedy(workdir, damage,
+                                                                        problem):
+    figure = make_artifact("results/figures/vae_latents.png", "png")
+    write_record("figure", "vae_latents", [figure])
+    latents = make_artifact("results/vae/large/latents.npz", "arrays")
+    bad = Path("results/provenance/encode_latents/large.json")
+    bad.parent.mkdir(parents=True)
+    damage(bad)
+    harness.verify_inputs([figure, "src/prml_pipeline/figures/vae_latents.py"])  # checked
+    with pytest.raises(ArtifactError) as info:
+        harness.verify_inputs([latents, figure])
+    message = str(info.value)
+    assert message.startswith(f"results/vae/large/latents.npz cannot be checked against the "
+                              f"provenance records: {bad} {problem}")
+    assert message.endswith(f"delete it (`rm {bad}`) and run `snakemake --cores all`, which "
+                            "remakes the job that wrote it (its outputs and its record).")
+    assert ("`chmod a+r" in message) == problem.startswith("cannot be read")
+
+
 @pytest.mark.parametrize("code, remedy", [
     (errno.ENOSPC, "free space on that file system"),
     (errno.EACCES, "give your user read and write access"),
@@ -172,4 +197,5 @@ def test_audit_reports_a_malformed_record_instead_of_crashing(workdir):
     assert [(f.path, f.problem) for f in findings] == [
         ("results/provenance/figure/f.json", "unreadable"), ("results/figures/f.png", "unrecorded")]
     assert "not maps of path to SHA-256" in findings[0].rule
-    harness.verify_inputs([path])  # lookups skip the malformed record instead of crashing
+    with pytest.raises(ArtifactError, match="f.json is not a provenance record"):
+        harness.verify_inputs([path])  # never read unchecked, never a crash

@@ -31,10 +31,12 @@ from prml_pipeline.artifacts import save_json, to_json_text
 from prml_pipeline.errors import ArtifactError, PipelineError
 from prml_pipeline.runs import HARNESS_VERSION
 from prml_pipeline.runs.records import (
+    PROVENANCE_DIR,
+    load_records,
     producing_rule,
     rebuild_command,
-    records_by_output,
     sha256_file,
+    unusable_record_message,
 )
 
 SOFTWARE = ("snakemake", "torch", "numpy", "matplotlib", "seaborn", "polars")
@@ -171,22 +173,32 @@ def verify_inputs(paths: Iterable[str]) -> None:
     A file edited, damaged or replaced after its job wrote it would otherwise flow into
     figures and the report under a record that vouches for other bytes.
     """
-    records = records_by_output()
+    unusable: list[tuple[str, str]] = []
+    records = {os.path.normpath(out): record
+               for record in load_records(PROVENANCE_DIR, unusable) for out in record["outputs"]}
     for path in paths:
         record = records.get(os.path.normpath(path))
+        if record is None and unusable and _is_artifact(path):
+            # A record that cannot be read may be this file's: it cannot be checked.
+            raise ArtifactError(unusable_record_message(str(path), *unusable[0]), path)
         if record is None or not os.path.isfile(path):
             continue
         recorded = {os.path.normpath(out): digest for out, digest in record["outputs"].items()}
         if sha256_file(path) != recorded[os.path.normpath(path)]:
-            cached = (f" It is a link into the output cache ({os.path.realpath(path)}): delete "
-                      "that file too, or --cache restores it again." if os.path.islink(path)
-                      else "")
+            cached = (f" It is a link into the output cache ({os.path.realpath(path)}): the "
+                      "entry's owner removes it with `prml cache verify CACHE --remove-bad`, "
+                      "or --cache restores it again." if os.path.islink(path) else "")
             raise ArtifactError(
                 f"{path} does not match its provenance record ({record['_path']}): it changed "
                 f"after rule {record['rule']} wrote it, so nothing may be built from it. "
                 f"Remedy: run `{rebuild_command(record['rule'])}` to remake it (and what "
                 f"depends on it).{cached}", path
             )
+
+
+def _is_artifact(path: str | os.PathLike[str]) -> bool:
+    """Whether a job of the workflow makes `path` (so a record must vouch for it)."""
+    return Path(os.path.normpath(path)).parts[:1] == ("results",)
 
 
 # What to do about an error of the operating system, by errno.
