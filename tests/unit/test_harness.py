@@ -199,3 +199,31 @@ def test_audit_reports_a_malformed_record_instead_of_crashing(workdir):
     assert "not maps of path to SHA-256" in findings[0].rule
     with pytest.raises(ArtifactError, match="f.json is not a provenance record"):
         harness.verify_inputs([path])  # never read unchecked, never a crash
+
+
+def test_the_audit_works_from_any_directory(workdir, monkeypatch):
+    workspace = workdir / "workspace"
+    workspace.mkdir()
+    monkeypatch.chdir(workspace)
+    code = make_artifact("src/prml_pipeline/sheet/vae/model.py", "class VAE: ...")
+    figure = make_artifact("results/figures/f.png", "png")
+    write_record("figure", "f", [figure], inputs={code: records.sha256_file(code)})
+    assert audit.audit(Path("results")) == ([], 1)
+    for elsewhere in (workdir, Path("/")):
+        monkeypatch.chdir(elsewhere)
+        assert audit.audit(workspace / "results") == ([], 1)
+    Path(workspace / figure).write_text("changed")
+    findings, _ = audit.audit(workspace / "results")
+    assert [(f.path, f.problem) for f in findings] == [
+        (str(workspace / "results/figures/f.png"), "altered")]
+
+
+def test_a_job_removes_what_a_killed_run_of_it_left_half_written(workdir):
+    """A SIGKILL in the middle of atomic_path leaves `.<name>.<random>.part` beside the output."""
+    Path("results/report").mkdir(parents=True)
+    leftover = Path("results/report/.report.pdf.k3j2x1.part")
+    leftover.write_bytes(b"%PDF-1.5 half")
+    other = Path("results/report/.report.html.a8b7c6.part")  # another job's: kept
+    other.write_bytes(b"<html")
+    assert harness.remove_leftovers(["results/report/report.pdf"]) == [leftover]
+    assert not leftover.exists() and other.exists()

@@ -39,6 +39,18 @@ def _digest(path: str) -> str | None:
         return f"unreadable: {error.strerror or error}"
 
 
+def locate(results: Path, path: str) -> str:
+    """Where a recorded path is, seen from here: records name paths relative to the workspace
+    that holds `results` (`results/...` for artifacts, `src/...` for code), so that the audit
+    works from any directory and on a results folder of any name."""
+    parts = Path(path).parts
+    if Path(path).is_absolute():
+        return path
+    if parts[:1] == ("results",):
+        return os.path.normpath(results.joinpath(*parts[1:]))
+    return os.path.normpath(results.parent / path)
+
+
 def audit(results: Path) -> tuple[list[Finding], int]:
     """Return the findings and the number of artifacts checked."""
     findings: list[Finding] = []
@@ -54,6 +66,8 @@ def audit(results: Path) -> tuple[list[Finding], int]:
             findings.append(Finding(str(record_path), "unreadable", f"? ({problem})"))
             continue
         outputs, inputs, rule = record["outputs"], record["inputs"], record["rule"]
+        outputs = {locate(results, path): digest for path, digest in outputs.items()}
+        inputs = {locate(results, path): digest for path, digest in inputs.items()}
         for path, digest in outputs.items():
             checked += 1
             recorded.add(os.path.abspath(path))

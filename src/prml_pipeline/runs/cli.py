@@ -58,7 +58,11 @@ def run_bundle(args: argparse.Namespace) -> int:
 
 
 def run_unbundle(args: argparse.Namespace) -> int:
-    verified, problems = bundle.unpack(args.archive, args.into, args.force)
+    try:
+        verified, problems = bundle.unpack(args.archive, args.into, args.force)
+    except bundle.BundleError as error:
+        print(f"prml unbundle: {error}", file=sys.stderr)
+        return 2
     print(f"unpacked {args.archive}: {verified} jobs' artifacts match their records")
     for problem in problems:
         print(f"  not trusted, will be remade: {problem}")

@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from prml_pipeline.artifacts import save_json, to_json_text
+from prml_pipeline.artifacts import PART_SUFFIX, save_json, to_json_text
 from prml_pipeline.errors import ArtifactError, PipelineError
 from prml_pipeline.runs import HARNESS_VERSION
 from prml_pipeline.runs.records import (
@@ -196,6 +196,17 @@ def verify_inputs(paths: Iterable[str]) -> None:
             )
 
 
+def remove_leftovers(outputs: Iterable[str]) -> list[Path]:
+    """Delete the temporary files (`.<name>.*.part`) that a killed earlier run of this job left
+    beside its outputs: no other job writes these names, and none may be bundled or read."""
+    removed = []
+    for output in map(Path, outputs):
+        for leftover in output.parent.glob(f".{output.name}.*{PART_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
 def _is_artifact(path: str | os.PathLike[str]) -> bool:
     """Whether a job of the workflow makes `path` (so a record must vouch for it)."""
     return Path(os.path.normpath(path)).parts[:1] == ("results",)
@@ -254,6 +265,7 @@ def run_step(smk: Any, main: Callable[[Any], dict[str, Any] | None],
         sys.stdout = sys.stderr = log
         try:
             verify_inputs(smk.input)
+            remove_leftovers(path for _, path in smk.output.items())
             extra = main(smk) or {}
             save_json(smk.output.prov, build_record(
                 smk, extra, start, time.time(), None if script is None else Path(script)))
