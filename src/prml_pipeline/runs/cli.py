@@ -44,7 +44,11 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    result = compare.compare(args.a, args.b)
+    try:
+        result = compare.compare(args.a, args.b)
+    except compare.CompareError as error:
+        print(f"prml compare: {error}", file=sys.stderr)
+        return 2
     print(compare.markdown(result, args.a, args.b), end="")
     args.out.write_text(compare.html_page(result, args.a, args.b))
     print(f"\nHTML with the figures side by side: {args.out}")
