@@ -227,3 +227,30 @@ def test_a_job_removes_what_a_killed_run_of_it_left_half_written(workdir):
     other.write_bytes(b"<html")
     assert harness.remove_leftovers(["results/report/report.pdf"]) == [leftover]
     assert not leftover.exists() and other.exists()
+
+
+def test_the_audit_checks_the_current_report_s_jobs_and_lists_leftovers_apart(workdir,
+                                                                              capsys):
+    """After vae.seed changed from 42 to 43, seed 42's record and files stay behind."""
+    from prml_pipeline.runs.cli import main
+
+    data = make_artifact("results/data/train.npz", "data")
+    write_record("parse_split", "train", [data])
+    old = make_artifact("results/vae/small/seed42/metrics.json", '{"seed": 42}')
+    write_record("train_vae", "small/seed42", [old], inputs={data: records.sha256_file(data)})
+    new = make_artifact("results/vae/small/seed43/metrics.json", '{"seed": 43}')
+    write_record("train_vae", "small/seed43", [new], inputs={data: records.sha256_file(data)})
+    values = make_artifact("results/report/values.json", "{}")
+    write_record("report_values", "report_values", [values],
+                 inputs={new: records.sha256_file(new)})
+    pdf = make_artifact("results/report/report.pdf", "%PDF")
+    write_record("report_pdf", "report_pdf", [pdf], inputs={values: records.sha256_file(values)})
+    Path(old).write_text("edited long after")  # a leftover is not part of the run: no problem
+    current, leftovers = records.current_and_leftover(records.load_records())
+    assert [r["_path"] for r in leftovers] == ["results/provenance/train_vae/small/seed42.json"]
+    assert len(current) == 4
+    assert audit.audit(Path("results")) == ([], 4)
+    assert main(["audit", "results"]) == 0
+    out = capsys.readouterr().out
+    assert "leftover   results/provenance/train_vae/small/seed42.json" in out
+    assert "audit: 4 artifacts checked, 0 problems" in out

@@ -39,6 +39,12 @@ def run_audit(args: argparse.Namespace) -> int:
     findings, checked = audit.audit(args.results)
     for finding in findings:
         print(finding)
+    leftovers = audit.leftover_records(args.results)
+    if leftovers:
+        print(f"audit: {len(leftovers)} records of jobs the current report was not built from "
+              "(an earlier configuration's; not checked, not problems):")
+        for path in leftovers:
+            print(f"leftover   {path}")
     print(f"audit: {checked} artifacts checked, {len(findings)} problems")
     return 1 if findings else 0
 

@@ -36,7 +36,7 @@ from typing import Any
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
-from prml_pipeline.runs.records import load_records, sha256_file
+from prml_pipeline.runs.records import current_and_leftover, load_records, sha256_file
 
 METADATA = "ro-crate-metadata.json"
 PROFILES = {
@@ -129,7 +129,8 @@ def _rule_positions(records: list[dict[str, Any]], producer: dict[str, int],
 
 def build_crate(results: Path) -> ROCrate:
     results = Path(results)
-    records = sorted(load_records(results / "provenance"),
+    # The jobs the current report was built from: an earlier configuration's are no part of it.
+    records = sorted(current_and_leftover(load_records(results / "provenance"))[0],
                      key=lambda r: (r["time"]["start"], r["_path"]))
     crate = ROCrate()
     crate.root_dataset["name"] = "Results of the prml-pipeline workflow"

@@ -93,3 +93,30 @@ def rebuild_command(rule: str | None) -> str:
     """The command that remakes a rule's artifacts from what they depend on."""
     return (f"snakemake --cores all --forcerun {rule}" if rule
             else "snakemake --cores all")
+
+
+# What `rule all` asks for last: the jobs of the current configuration are those these
+# artifacts were built from, directly or through other jobs.
+FINAL_ARTIFACTS = ("results/report/report.pdf", "results/report/report.html")
+
+
+def current_and_leftover(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                                  list[dict[str, Any]]]:
+    """Split records into the jobs the final report was built from (the current
+    configuration's) and leftovers of earlier configurations (a changed seed, a model
+    dropped), which Snakemake never deletes. Without a record of the report, all are current."""
+    producer = {os.path.normpath(path): index for index, record in enumerate(records)
+                for path in record["outputs"]}
+    todo = [producer[final] for final in FINAL_ARTIFACTS if final in producer]
+    if not todo:
+        return records, []
+    current: set[int] = set()
+    while todo:
+        index = todo.pop()
+        if index in current:
+            continue
+        current.add(index)
+        todo += [producer[path] for path in map(os.path.normpath, records[index]["inputs"])
+                 if path in producer]
+    return ([r for i, r in enumerate(records) if i in current],
+            [r for i, r in enumerate(records) if i not in current])
