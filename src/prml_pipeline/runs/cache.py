@@ -4,7 +4,7 @@ Snakemake's own local cache (`snakemake.caching.local.OutputFileCache`) keys eac
 its provenance hash and stores every output as `<cache>/<key><ext>`: moved in with mode 0666
 (writable by everyone) and renamed over whatever entry already holds that name. A shared cache
 needs the opposite, so the workflow keeps Snakemake's key, file naming and links but stores and
-restores through `SharedCache` (installed on each cached rule by `install`):
+restores through the functions below, which `install` puts behind each cached rule:
 
 - An entry is one folder `<cache>/<key>/`, filled privately (a 0700 staging folder), made
   read-only (files 0444, folder 0555; 0440/0550 with `cache.mode: group`) whatever the
@@ -13,9 +13,10 @@ restores through `SharedCache` (installed on each cached rule by `install`):
   the first rename wins and the other keeps its own outputs in its workspace.
 - Each entry holds `index.json`, its digest index (SHA-256 of every file, the workspace path
   it restores to, the writer), written once by the first writer inside the read-only folder.
-  A restore re-hashes every file against it, checks that no file or folder is writable by
-  anyone but the owner's chmod, that the entry's provenance record agrees with the index, and
-  that the record's inputs are the very bytes this workspace holds upstream.
+  A restore re-hashes every file against it and checks that nobody but the owner may write
+  the folder or a file, that one user owns them all, that the entry's provenance record
+  agrees with the index, and that the record's inputs are the very bytes this workspace holds
+  upstream. docs/reliability.md says which attacker each check stops and which it does not.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def entry_name(ext: str) -> str:
 def _user(uid: int) -> str:
     try:
         import pwd
-        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+        return f"{pwd.getpwuid(uid).pw_name}, uid {uid}"
     except (ImportError, KeyError):
         return f"uid {uid}"
 
