@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -294,15 +295,31 @@ def python_for_other_users(base: Path, src: Path) -> Path:
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(base / "venv")],
                    check=True)
     site = next((base / "venv" / "lib").glob("python3*/site-packages"))
-    libraries = [path for path in sys.path
-                 if path.endswith("site-packages") and os.path.isdir(path)]
-    (site / "prml.pth").write_text("\n".join([str(src), *libraries]) + "\n")
+    (site / "prml.pth").write_text("\n".join([str(src), *_libraries()]) + "\n")
     return base / "venv" / "bin" / "python"
 
 
+def _libraries() -> list[str]:
+    return [path for path in sys.path if path.endswith("site-packages") and os.path.isdir(path)]
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner may read `path` (every folder above it open)."""
+    path = path.resolve()
+    return bool(path.stat().st_mode & stat.S_IROTH) and all(
+        folder.stat().st_mode & stat.S_IXOTH for folder in path.parents)
+
+
 def can_act_as_other_users() -> bool:
-    return (os.getuid() == 0 and shutil.which("setpriv") is not None
-            and Path("/usr/bin/python3").exists())
+    """Root with setpriv, a system Python of this one's version, and this venv's libraries
+    where other users may read them."""
+    system = Path("/usr/bin/python3")
+    if os.getuid() != 0 or shutil.which("setpriv") is None or not system.exists():
+        return False
+    version = subprocess.run([str(system), "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip()
+    return (version == str(sys.version_info[:2])
+            and all(_reachable_by_others(Path(path)) for path in _libraries()))
 
 
 def as_user(user: str, umask: int, command: list[str], cwd: Path, env: dict[str, str] | None = None,

@@ -143,10 +143,14 @@ def test_verify_lists_tampered_partial_and_writable_entries(workspace):
 @pytest.fixture(scope="module")
 def other_users_python():
     if not can_act_as_other_users():
-        pytest.skip("acting as other users needs root, setpriv and /usr/bin/python3")
+        pytest.skip("acting as other users needs root, setpriv, a /usr/bin/python3 of this "
+                    "version and this venv's libraries readable by other users")
     base = Path(tempfile.mkdtemp(prefix="prml-users-", dir="/tmp"))
     os.chmod(base, 0o755)
-    yield base, python_for_other_users(base, Path(cache.__file__).resolve().parents[2])
+    src = base / "src"  # a copy: the checkout may lie where other users cannot go
+    shutil.copytree(Path(cache.__file__).resolve().parents[1], src / "prml_pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    yield base, python_for_other_users(base, src)
     shutil.rmtree(base)
 
 
@@ -163,13 +167,15 @@ def test_another_user_reads_but_cannot_alter_an_entry(other_users_python):
         (base / name).mkdir()
     os.chown(base / "a", 1000, 1000)
     os.chown(base / "b", 65534, 65534)
+    outputs(base / "a")  # the job's outputs, in A's workspace, then stored by A
+    for path in (base / "a").rglob("*"):
+        os.chown(path, 1000, 1000)
     fill = (
-        "import json, pathlib, sys;"
-        f"sys.path[:0] = ['{Path(__file__).parent}', '{Path(__file__).parents[1]}'];"
-        "from test_cache import outputs;"
-        "from prml_pipeline.runs.cache import publish;"
-        "pairs = [(p.relative_to(pathlib.Path.cwd()), e) for p, e in outputs(pathlib.Path.cwd())];"
-        f"print(publish(pathlib.Path('{store}'), '{KEY}', pairs, 'train_vae'))"
+        "import pathlib\n"
+        "from prml_pipeline.runs.cache import publish\n"
+        "pairs = [(pathlib.Path('results/weights.pt'), '_weights.pt'),\n"
+        "         (pathlib.Path('results/provenance/train_vae/small.json'), '_prov.json')]\n"
+        f"print(publish(pathlib.Path('{store}'), '{KEY}', pairs, 'train_vae'))\n"
     )
     done = as_other("a", 0o077, python, fill, base / "a")
     assert done.returncode == 0, done.stderr

@@ -81,7 +81,8 @@ class Group:
 @pytest.fixture(scope="module")
 def group(tiny_server):
     if not can_act_as_other_users():
-        pytest.skip("acting as other users needs root, setpriv and /usr/bin/python3")
+        pytest.skip("acting as other users needs root, setpriv, a /usr/bin/python3 of this "
+                    "version and this venv's libraries readable by other users")
     base = Path(tempfile.mkdtemp(prefix="prml-group-", dir="/tmp"))
     os.chmod(base, 0o755)
     yield Group(base, *tiny_server)
