@@ -218,3 +218,29 @@ def test_prml_cache_verify_exits_1_on_a_bad_entry_and_removes_it_on_request(work
     assert sorted(p.name for p in store.iterdir()) == [KEY]
     assert main(["cache", "verify", str(workspace / "nowhere")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_a_group_entry_is_unreadable_not_tampered_for_users_outside_the_group(
+        other_users_python):
+    """cache.mode: group keeps an entry from other users; they recompute, nothing is refused."""
+    base, python = other_users_python
+    store = base / "group-cache"
+    store.mkdir()
+    os.chmod(store, 0o1777)
+    workspace = base / "group-a"
+    workspace.mkdir()
+    outputs(workspace)
+    for path in [workspace, *workspace.rglob("*")]:
+        os.chown(path, 1000, 1000)
+    fill = (
+        "import pathlib\n"
+        "from prml_pipeline.runs.cache import publish\n"
+        "pairs = [(pathlib.Path('results/weights.pt'), '_weights.pt'),\n"
+        "         (pathlib.Path('results/provenance/train_vae/small.json'), '_prov.json')]\n"
+        f"publish(pathlib.Path('{store}'), '{KEY}', pairs, 'train_vae', mode='group')\n"
+    )
+    assert as_other("a", 0o022, python, fill, workspace).returncode == 0
+    look = ("import pathlib\nfrom prml_pipeline.runs.cache import check_entry\n"
+            f"print([kind for kind, _ in check_entry(pathlib.Path('{store / KEY}')).problems])\n")
+    done = as_other("b", 0o022, python, look, base)
+    assert done.stdout.strip() == "['unreadable']", done.stderr

@@ -105,6 +105,9 @@ def check_entry(entry: Path, rehash: bool = True) -> EntryCheck:
     except FileNotFoundError:
         check.add("partial", f"{index_path} is missing (an interrupted or foreign store)")
         return check
+    except PermissionError as error:  # cache.mode: group, and this user is not in the group
+        check.add("unreadable", f"{index_path}: {error.strerror}")
+        return check
     except (OSError, ValueError) as error:
         check.add("tampered", f"{index_path} cannot be read: {error}")
         return check
@@ -370,14 +373,18 @@ async def restore(backend: Any, job: Any) -> None:
         backend.raise_cache_miss_exception(job)
     outputs = list(backend.get_outputfiles(job))
     check = check_entry(entry)
-    refused = [(kind, detail) for kind, detail in check.problems if kind != "partial"]
+    refused = [(kind, detail) for kind, detail in check.problems
+               if kind not in ("partial", "unreadable")]
     if refused:
         kind, detail = refused[0]
         raise WorkflowError(f"Output cache entry {entry} is refused ({kind}): {detail}. "
                             f"{_removal(entry, check.owner if check.owner is not None else 0)}")
     if check.problems or check.index is None:
-        logger.warning(f"Output cache entry {entry} is incomplete ({check.problems[0][1]}): "
-                       f"not restored, {job.rule.name} runs here.")
+        # Never stored completely, or not shared with this user (cache.mode: group).
+        kind, detail = check.problems[0]
+        state = "incomplete" if kind == "partial" else "unreadable here"
+        logger.warning(f"Output cache entry {entry} is {state} ({detail}): not restored, "
+                       f"{job.rule.name} runs here.")
         backend.raise_cache_miss_exception(job)
     files = check.index["files"]
     if set(files) != {entry_name(ext) for _, ext in outputs}:
