@@ -135,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
     unpacker.add_argument("archive", type=Path)
     unpacker.add_argument("--into", type=Path, default=Path("."))
     unpacker.add_argument("--force", action="store_true",
-                          help="replace an existing results/ (after the archive is read and checked)")
+                          help="replace an existing results/ (once the archive is checked)")
     cached = _command(commands, "cache", run_cache_verify, "check the shared output cache")
     actions = cached.add_subparsers(dest="action", required=True, metavar="ACTION")
     verifier = actions.add_parser(
