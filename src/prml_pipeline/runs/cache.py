@@ -24,6 +24,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import pwd
 import shutil
 import socket
 import stat
@@ -52,9 +53,8 @@ def entry_name(ext: str) -> str:
 
 def _user(uid: int) -> str:
     try:
-        import pwd
         return f"{pwd.getpwuid(uid).pw_name}, uid {uid}"
-    except (ImportError, KeyError):
+    except KeyError:  # a uid without a name on this machine
         return f"uid {uid}"
 
 
@@ -78,12 +78,13 @@ class EntryCheck:
         self.problems.append((kind, detail))
 
 
-def check_entry(entry: Path, rehash: bool = True) -> EntryCheck:
+def check_entry(entry: Path) -> EntryCheck:
     """Check one published entry folder: its index, every file's digest and who may write.
 
-    Kinds: `partial` (no index, a file missing or extra), `tampered` (a digest or the record
-    disagrees with the index, a file not owned by the entry's owner, a link or other non-file),
-    `writable` (a file or the folder writable by group or others).
+    Kinds: `partial` (no index, a file missing), `tampered` (a digest or the record disagrees
+    with the index, a file the index does not list, a file not owned by the entry's owner, a
+    link or other non-file), `writable` (a file or the folder writable by group or others),
+    `unreadable` (this user may not read it: `cache.mode: group`).
     """
     check = EntryCheck(entry)
     try:
@@ -117,7 +118,8 @@ def check_entry(entry: Path, rehash: bool = True) -> EntryCheck:
     if index_info.st_mode & WRITE_BITS:
         check.add("writable", f"{index_path} is writable by others")
     files = index.get("files") if isinstance(index, dict) else None
-    if not isinstance(files, dict) or index.get("key") != entry.name:
+    if (not isinstance(files, dict) or index.get("key") != entry.name
+            or not all(isinstance(listed, dict) for listed in files.values())):
         check.add("tampered", f"{index_path} is not the digest index of key {entry.name}")
         return check
     check.index = index
@@ -144,8 +146,6 @@ def check_entry(entry: Path, rehash: bool = True) -> EntryCheck:
         if file_info.st_mode & WRITE_BITS:
             check.add("writable", f"{path} is writable by others "
                       f"(mode {stat.S_IMODE(file_info.st_mode):04o})")
-        if not rehash:
-            continue
         try:
             digest = sha256_file(path)
         except OSError as error:
@@ -154,29 +154,34 @@ def check_entry(entry: Path, rehash: bool = True) -> EntryCheck:
         if digest != listed.get("sha256"):
             check.add("tampered", f"{path} has SHA-256 {digest[:12]}…, its digest index "
                       f"lists {str(listed.get('sha256'))[:12]}…: it changed after it was stored")
-    if rehash and not any(kind == "tampered" for kind, _ in check.problems):
+    if not any(kind == "tampered" for kind, _ in check.problems):
         disagreement = record_disagreement(entry, files)
         if disagreement:
             check.add("tampered", disagreement)
     return check
 
 
+def _record_name(files: dict[str, Any]) -> str | None:
+    """The entry's file that is the job's provenance record (its `prov` output), if any."""
+    return next((name for name, listed in files.items()
+                 if str(listed.get("output", "")).startswith("results/provenance/")), None)
+
+
 def record_disagreement(entry: Path, files: dict[str, Any]) -> str | None:
     """Whether the entry's own provenance record lists the outputs the index lists."""
-    records = [name for name, listed in files.items() if listed.get("output", "").startswith(
-        "results/provenance/")]
-    if not records:
+    record = _record_name(files)
+    if record is None:
         return None
-    record_path = entry / records[0]
+    record_path = entry / record
     try:
         outputs = json.loads(record_path.read_text()).get("outputs", {})
     except (OSError, ValueError, AttributeError):
         return f"{record_path} is not a readable provenance record"
     for name, listed in files.items():
         output = listed.get("output")
-        if name == records[0] or output is None:
+        if name == record or output is None:
             continue
-        if outputs.get(output) != listed.get("sha256"):
+        if not isinstance(outputs, dict) or outputs.get(output) != listed.get("sha256"):
             return (f"{record_path} lists other bytes for {output} than the digest index "
                     f"({entry / name})")
     return None
@@ -407,11 +412,12 @@ async def restore(backend: Any, job: Any) -> None:
 def upstream_mismatch(entry: Path, files: dict[str, Any], inputs: Any) -> str | None:
     """The first input of this job whose bytes here differ from those the entry's provenance
     record was computed from, or None."""
-    records = [name for name, listed in files.items()
-               if str(listed.get("output", "")).startswith("results/provenance/")]
-    if not records:
+    record = _record_name(files)
+    if record is None:
         return None
-    recorded = json.loads((entry / records[0]).read_text()).get("inputs", {})
+    recorded = json.loads((entry / record).read_text()).get("inputs", {})
+    if not isinstance(recorded, dict):
+        return f"the inputs its record {entry / record} lists"
     recorded = {os.path.normpath(path): digest for path, digest in recorded.items()}
     for path in inputs:
         digest = recorded.get(os.path.normpath(path))
