@@ -244,3 +244,14 @@ def test_a_group_entry_is_unreadable_not_tampered_for_users_outside_the_group(
             f"print([kind for kind, _ in check_entry(pathlib.Path('{store / KEY}')).problems])\n")
     done = as_other("b", 0o022, python, look, base)
     assert done.stdout.strip() == "['unreadable']", done.stderr
+
+
+@pytest.mark.parametrize("index", [
+    "[]", '{"key": "KEY", "files": ["output_weights.pt"]}',
+    '{"key": "KEY", "files": {"output_weights.pt": "0000"}}',
+    '{"key": "other", "files": {}}', "not json",
+])
+def test_a_forged_index_of_any_shape_is_tampered(workspace, index):
+    entry = publish(workspace / "cache", KEY, relative(outputs(workspace)), "train_vae")
+    tamper(entry / INDEX, index.replace("KEY", KEY).encode())
+    assert [kind for kind, _ in check_entry(entry).problems] == ["tampered"]
