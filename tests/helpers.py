@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -280,3 +281,53 @@ def digests(workdir: Path) -> dict[str, str]:
     files = {path for pattern in DETERMINISTIC for path in workdir.glob(pattern) if path.is_file()}
     return {str(path.relative_to(workdir)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(files)}
+
+
+# Acting as other Unix users (a shared output cache): root ignores permissions, so such tests
+# run commands as uid 1000 and as `nobody` through setpriv.
+USERS = {"a": 1000, "b": 65534}
+
+
+def python_for_other_users(base: Path, src: Path) -> Path:
+    """A Python that other users may run, in `base` (a folder they may enter): the system's
+    interpreter with this venv's libraries and `src` on its path (root's own venv lives where
+    other users cannot go). Returns its executable."""
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(base / "venv")],
+                   check=True)
+    site = next((base / "venv" / "lib").glob("python3*/site-packages"))
+    (site / "prml.pth").write_text("\n".join([str(src), *_libraries()]) + "\n")
+    return base / "venv" / "bin" / "python"
+
+
+def _libraries() -> list[str]:
+    return [path for path in sys.path if path.endswith("site-packages") and os.path.isdir(path)]
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner may read `path` (every folder above it open)."""
+    path = path.resolve()
+    return bool(path.stat().st_mode & stat.S_IROTH) and all(
+        folder.stat().st_mode & stat.S_IXOTH for folder in path.parents)
+
+
+def can_act_as_other_users() -> bool:
+    """Root with setpriv, a system Python of this one's version, and this venv's libraries
+    where other users may read them."""
+    system = Path("/usr/bin/python3")
+    if os.getuid() != 0 or shutil.which("setpriv") is None or not system.exists():
+        return False
+    version = subprocess.run([str(system), "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip()
+    return (version == str(sys.version_info[:2])
+            and all(_reachable_by_others(Path(path)) for path in _libraries()))
+
+
+def as_user(user: str, umask: int, command: list[str], cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 900, **popen: object) -> subprocess.CompletedProcess[str]:
+    """Run `command` as test user `user` ("a" or "b") with `umask`, in `cwd` (also its HOME)."""
+    uid = str(USERS[user])
+    environment = {"PATH": os.environ["PATH"], "HOME": str(cwd), **(env or {})}
+    return subprocess.run(
+        ["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups", "sh", "-c",
+         f'umask {umask:03o} && exec "$@"', "sh", *command],
+        cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout, **popen)

@@ -23,6 +23,8 @@ import numpy as np
 
 from prml_pipeline.errors import ArtifactError
 
+# What a temporary file of `atomic_path` ends with (its name: ".<artifact name>.<random>.part").
+PART_SUFFIX = ".part"
 # 1980-01-01, the earliest date a zip entry can carry: fixed so archives are reproducible.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -41,7 +43,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PART_SUFFIX,
+                                   dir=target.parent)
         os.close(fd)
         os.chmod(tmp, file_mode())  # mkstemp makes 0600; artifacts are shared as any file
         yield Path(tmp)

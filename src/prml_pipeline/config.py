@@ -110,8 +110,37 @@ def _require_distinct_file_names(values: Any) -> None:
         seen[label] = value
 
 
+# The largest seed numpy's legacy generator and torch's both accept (the schema's maximum).
+MAX_SEED = 2**32 - 1
+
+
+def _require_finite(value: Any, key: str = "") -> None:
+    """No NaN or infinity anywhere: JSON Schema's bounds let them through (NaN compares false
+    with every bound), and the jobs' JSON records cannot hold them."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _require_finite(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _require_finite(item, f"{key}[{index}]")
+    elif isinstance(value, float) and not np.isfinite(value):
+        raise ConfigError(
+            f"config key '{key}' is {value}, not a finite number: set it to a number in "
+            "config/config.yaml or in the --config/--configfile that set it "
+            "(config/README.md documents every key)"
+        )
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise ConfigError for the first semantically invalid value in `config`."""
+    _require_finite(config)
+    last_seed = config["vae"]["seed"] + config["vae"].get("replicates", 1) - 1
+    if last_seed > MAX_SEED:
+        raise ConfigError(
+            f"config keys 'vae.seed' and 'vae.replicates' give replicate seeds up to "
+            f"{last_seed}, past the largest seed {MAX_SEED}: lower vae.seed (replicate r "
+            "trains with vae.seed + r)"
+        )
     datasets = config["datasets"]
     if config["dataset"] not in datasets:
         raise ConfigError(

@@ -16,7 +16,7 @@ import pytest
 from prml_pipeline import artifacts
 from prml_pipeline.errors import ArtifactError, PipelineError
 from prml_pipeline.figures import style
-from prml_pipeline.runs import cache, harness, records
+from prml_pipeline.runs import harness, records
 from prml_pipeline.sheet import data
 
 
@@ -132,23 +132,3 @@ def test_the_remedy_prefers_the_record_then_the_callers_rule(workdir):
     write_record("other_rule", ["w.pt"])
     assert harness.remedy("w.pt", "train_vae") == (
         "run `snakemake --cores all --forcerun other_rule`")
-
-
-def test_cache_entries_get_the_mode_every_other_artifact_has(workdir):
-    """Snakemake's --cache leaves its entries 0666 behind links under results/."""
-    Path("cache").mkdir()
-    entry = Path("cache/0123abcd.pt")
-    entry.write_bytes(b"weights")
-    os.chmod(entry, 0o666)
-    Path("results/vae").mkdir(parents=True)
-    Path("results/vae/weights.pt").symlink_to(entry.resolve())
-    Path("results/plain.json").write_text("{}")
-    os.chmod("results/plain.json", 0o600)  # not a link: not the cache's business
-    old = os.umask(0o022)
-    try:
-        changed = cache.share_cached_artifacts("results")
-    finally:
-        os.umask(old)
-    assert changed == [entry.resolve()]
-    assert stat.S_IMODE(entry.stat().st_mode) == 0o644
-    assert stat.S_IMODE(os.stat("results/plain.json").st_mode) == 0o600

@@ -12,7 +12,7 @@ from prml_pipeline.runs.cli import main, parser
 
 def test_every_tool_is_a_subcommand():
     commands = parser()._subparsers._group_actions[0].choices
-    assert set(commands) == {"audit", "compare", "bundle", "unbundle", "crate"}
+    assert set(commands) == {"audit", "compare", "bundle", "unbundle", "crate", "cache"}
 
 
 @pytest.mark.parametrize("argv", [["audit", "nowhere"], ["crate", "nowhere"],

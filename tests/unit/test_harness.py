@@ -66,6 +66,31 @@ def test_an_input_that_differs_from_its_record_is_refused(workdir):
                             "it (and what depends on it).")
 
 
+@pytest.mark.parametrize("damage, problem", [
+    (lambda path: path.write_text('{"rule": "train_vae", "outputs": {'), "is not valid JSON"),
+    (lambda path: path.write_text('["not", "a", "record"]'),
+     "is not a provenance record: it names no rule"),
+    (lambda path: path.mkdir(), "cannot be read: Is a directory"),
+])
+def test_an_input_whose_record_cannot_be_read_is_refused_with_a_remedy(workdir, damage,
+                                                                        problem):
+    figure = make_artifact("results/figures/vae_latents.png", "png")
+    write_record("figure", "vae_latents", [figure])
+    latents = make_artifact("results/vae/large/latents.npz", "arrays")
+    bad = Path("results/provenance/encode_latents/large.json")
+    bad.parent.mkdir(parents=True)
+    damage(bad)
+    harness.verify_inputs([figure, "src/prml_pipeline/figures/vae_latents.py"])  # checked
+    with pytest.raises(ArtifactError) as info:
+        harness.verify_inputs([latents, figure])
+    message = str(info.value)
+    assert message.startswith(f"results/vae/large/latents.npz cannot be checked against the "
+                              f"provenance records: {bad} {problem}")
+    assert message.endswith(f"delete it (`rm {bad}`) and run `snakemake --cores all`, which "
+                            "remakes the job that wrote it (its outputs and its record).")
+    assert ("`chmod a+r" in message) == problem.startswith("cannot be read")
+
+
 @pytest.mark.parametrize("code, remedy", [
     (errno.ENOSPC, "free space on that file system"),
     (errno.EACCES, "give your user read and write access"),
@@ -172,4 +197,60 @@ def test_audit_reports_a_malformed_record_instead_of_crashing(workdir):
     assert [(f.path, f.problem) for f in findings] == [
         ("results/provenance/figure/f.json", "unreadable"), ("results/figures/f.png", "unrecorded")]
     assert "not maps of path to SHA-256" in findings[0].rule
-    harness.verify_inputs([path])  # lookups skip the malformed record instead of crashing
+    with pytest.raises(ArtifactError, match="f.json is not a provenance record"):
+        harness.verify_inputs([path])  # never read unchecked, never a crash
+
+
+def test_the_audit_works_from_any_directory(workdir, monkeypatch):
+    workspace = workdir / "workspace"
+    workspace.mkdir()
+    monkeypatch.chdir(workspace)
+    code = make_artifact("src/prml_pipeline/sheet/vae/model.py", "class VAE: ...")
+    figure = make_artifact("results/figures/f.png", "png")
+    write_record("figure", "f", [figure], inputs={code: records.sha256_file(code)})
+    assert audit.audit(Path("results")) == ([], 1)
+    for elsewhere in (workdir, Path("/")):
+        monkeypatch.chdir(elsewhere)
+        assert audit.audit(workspace / "results") == ([], 1)
+    Path(workspace / figure).write_text("changed")
+    findings, _ = audit.audit(workspace / "results")
+    assert [(f.path, f.problem) for f in findings] == [
+        (str(workspace / "results/figures/f.png"), "altered")]
+
+
+def test_a_job_removes_what_a_killed_run_of_it_left_half_written(workdir):
+    """A SIGKILL in the middle of atomic_path leaves `.<name>.<random>.part` beside the output."""
+    Path("results/report").mkdir(parents=True)
+    leftover = Path("results/report/.report.pdf.k3j2x1.part")
+    leftover.write_bytes(b"%PDF-1.5 half")
+    other = Path("results/report/.report.html.a8b7c6.part")  # another job's: kept
+    other.write_bytes(b"<html")
+    assert harness.remove_leftovers(["results/report/report.pdf"]) == [leftover]
+    assert not leftover.exists() and other.exists()
+
+
+def test_the_audit_checks_the_current_report_s_jobs_and_lists_leftovers_apart(workdir,
+                                                                              capsys):
+    """After vae.seed changed from 42 to 43, seed 42's record and files stay behind."""
+    from prml_pipeline.runs.cli import main
+
+    data = make_artifact("results/data/train.npz", "data")
+    write_record("parse_split", "train", [data])
+    old = make_artifact("results/vae/small/seed42/metrics.json", '{"seed": 42}')
+    write_record("train_vae", "small/seed42", [old], inputs={data: records.sha256_file(data)})
+    new = make_artifact("results/vae/small/seed43/metrics.json", '{"seed": 43}')
+    write_record("train_vae", "small/seed43", [new], inputs={data: records.sha256_file(data)})
+    values = make_artifact("results/report/values.json", "{}")
+    write_record("report_values", "report_values", [values],
+                 inputs={new: records.sha256_file(new)})
+    pdf = make_artifact("results/report/report.pdf", "%PDF")
+    write_record("report_pdf", "report_pdf", [pdf], inputs={values: records.sha256_file(values)})
+    Path(old).write_text("edited long after")  # a leftover is not part of the run: no problem
+    current, leftovers = records.current_and_leftover(records.load_records())
+    assert [r["_path"] for r in leftovers] == ["results/provenance/train_vae/small/seed42.json"]
+    assert len(current) == 4
+    assert audit.audit(Path("results")) == ([], 4)
+    assert main(["audit", "results"]) == 0
+    out = capsys.readouterr().out
+    assert "leftover   results/provenance/train_vae/small/seed42.json" in out
+    assert "audit: 4 artifacts checked, 0 problems" in out

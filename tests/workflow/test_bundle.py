@@ -97,7 +97,8 @@ def test_unpack_refuses_anything_but_plain_files_under_results(tmp_path, member)
         info = tarfile.TarInfo(member)
         info.type = tarfile.DIRTYPE if member == bundle.METADATA_MEMBER else tarfile.REGTYPE
         tar.addfile(info)
-    with pytest.raises(SystemExit, match="other than files and folders under results/") as error:
+    with pytest.raises(bundle.BundleError,
+                       match="other than files and folders under results/") as error:
         bundle.unpack(archive, tmp_path / "into")
     assert member in str(error.value)
     assert not (tmp_path / "into").exists()

@@ -62,6 +62,20 @@ BAD_CONFIGS = [
      {"mixture": {"condition_on": [1.0000001, 1.0000002]}},
      "config key 'mixture.condition_on' holds 1.0000001 and 1.0000002, which share the file "
      "name conditional_x1=1.npz"),
+    ("a learning rate that is not a number", {"vae": {"learning_rate": float("nan")}},
+     "config key 'vae.learning_rate' is nan, not a finite number"),
+    ("an infinite conditioning value", {"mixture": {"condition_on": [float("inf")]}},
+     "config key 'mixture.condition_on[0]' is inf, not a finite number"),
+    ("a conditioning value that is not a number", {"mixture": {"condition_on": [float("nan")]}},
+     "config key 'mixture.condition_on[0]' is nan, not a finite number"),
+    ("a seed past 2**32 - 1", {"vae": {"seed": 2**64}},
+     "config key 'vae.seed': 18446744073709551616 is greater than the maximum of 4294967295"),
+    ("a negative seed", {"mixture": {"seed": -1}},
+     "config key 'mixture.seed': -1 is less than the minimum of 0"),
+    ("replicate seeds past 2**32 - 1", {"vae": {"seed": 2**32 - 2, "replicates": 3}},
+     "config keys 'vae.seed' and 'vae.replicates' give replicate seeds up to 4294967296"),
+    ("an unknown cache mode", {"cache": {"mode": "world"}},
+     "config key 'cache.mode': 'world' is not one of ['all', 'group']"),
 ]
 
 
@@ -89,8 +103,9 @@ def test_bad_config_is_refused_naming_the_key(case, override, message):
 # One schema error and one semantic error, through a real run (the rest as above, in-process).
 @pytest.mark.parametrize(("case", "override", "message"),
                          [case for case in BAD_CONFIGS if case[0] in
-                          ("wrong type", "probabilities not summing to 1")],
-                         ids=["schema", "semantic"])
+                          ("wrong type", "probabilities not summing to 1",
+                           "a conditioning value that is not a number", "a seed past 2**32 - 1")],
+                         ids=["schema", "semantic", "nan", "seed"])
 def test_bad_config_stops_before_any_job(case, override, message, tmp_path: Path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(override))

@@ -13,7 +13,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from prml_pipeline.runs.records import record_problem, sha256_file
+from prml_pipeline.runs.records import (
+    current_and_leftover,
+    load_records,
+    record_problem,
+    sha256_file,
+)
 
 # Folders of results/ that hold no artifacts of their own.
 UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints", "ro-crate-metadata.json")
@@ -39,11 +44,31 @@ def _digest(path: str) -> str | None:
         return f"unreadable: {error.strerror or error}"
 
 
+def locate(results: Path, path: str) -> str:
+    """Where a recorded path is, seen from here: records name paths relative to the workspace
+    that holds `results` (`results/...` for artifacts, `src/...` for code), so that the audit
+    works from any directory and on a results folder of any name."""
+    parts = Path(path).parts
+    if Path(path).is_absolute():
+        return path
+    if parts[:1] == ("results",):
+        return os.path.normpath(results.joinpath(*parts[1:]))
+    return os.path.normpath(results.parent / path)
+
+
+def leftover_records(results: Path) -> list[str]:
+    """Records of jobs the current report was not built from (an earlier configuration's)."""
+    return [record["_path"] for record in
+            current_and_leftover(load_records(results / "provenance"))[1]]
+
+
 def audit(results: Path) -> tuple[list[Finding], int]:
-    """Return the findings and the number of artifacts checked."""
+    """Return the findings and the number of artifacts checked: those of the jobs the current
+    report was built from (`leftover_records` lists the others)."""
     findings: list[Finding] = []
     recorded: set[str] = set()
     checked = 0
+    usable = []
     for record_path in sorted((results / "provenance").rglob("*.json")):
         try:
             record = json.loads(record_path.read_text())
@@ -53,7 +78,14 @@ def audit(results: Path) -> tuple[list[Finding], int]:
         if (problem := record_problem(record)) is not None:
             findings.append(Finding(str(record_path), "unreadable", f"? ({problem})"))
             continue
+        usable.append(record)
+    current, leftovers = current_and_leftover(usable)
+    for record in leftovers:  # an earlier configuration's: neither checked nor unrecorded
+        recorded.update(os.path.abspath(locate(results, path)) for path in record["outputs"])
+    for record in current:
         outputs, inputs, rule = record["outputs"], record["inputs"], record["rule"]
+        outputs = {locate(results, path): digest for path, digest in outputs.items()}
+        inputs = {locate(results, path): digest for path, digest in inputs.items()}
         for path, digest in outputs.items():
             checked += 1
             recorded.add(os.path.abspath(path))

@@ -29,12 +29,17 @@ import io
 import json
 import os
 import re
+import shutil
 import tarfile
+import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
-from prml_pipeline.artifacts import to_json_text
+from prml_pipeline.artifacts import PART_SUFFIX, to_json_text
+from prml_pipeline.errors import PipelineError
+from prml_pipeline.runs.crate import METADATA as CRATE
 from prml_pipeline.runs.crate import write_crate
 from prml_pipeline.runs.records import load_records, sha256_file
 
@@ -43,6 +48,8 @@ from prml_pipeline.runs.records import load_records, sha256_file
 LEFT_OUT = ("logs", "checkpoints", "benchmarks")
 # The archive member, beside results/, that holds Snakemake's metadata of the bundled files.
 METADATA_MEMBER = "snakemake-metadata.json"
+# The hidden folder an unpack extracts and checks in, beside results/.
+STAGING_PREFIX = ".unbundle-"
 # Stands for the packing workspace's absolute path in the archived metadata.
 WORKDIR_TOKEN = "<bundle:workdir>"
 # Snakemake's software stack hash when no conda env, container or module was deployed.
@@ -58,8 +65,9 @@ def pack(results: Path, archive: Path) -> int:
     with tarfile.open(archive, "w:gz") as tar:
         for path in sorted(results.rglob("*")):
             relative = path.relative_to(results)
-            if relative.parts[0] in LEFT_OUT or not path.is_file():
-                continue
+            if (relative.parts[0] in LEFT_OUT or not path.is_file()
+                    or (path.name.startswith(".") and path.name.endswith(PART_SUFFIX))):
+                continue  # a `.part` file is what a killed job left half-written
             name = (Path("results") / relative).as_posix()
             info = tar.gettarinfo(str(path.resolve()), arcname=name)
             info.uid = info.gid = 0
@@ -73,45 +81,151 @@ def pack(results: Path, archive: Path) -> int:
     return count
 
 
+class BundleError(PipelineError):
+    """An archive that cannot be unpacked: the message names it, what is wrong and the fix."""
+
+
 def unpack(archive: Path, into: Path, force: bool = False) -> tuple[int, list[str]]:
-    """Extract into `into` and refresh verified artifacts; return (verified, problems)."""
-    if (into / "results").exists() and not force:
-        raise SystemExit(f"bundle: {into / 'results'} exists; move it away or pass --force")
-    with tarfile.open(archive, "r:gz") as tar:
-        members = tar.getmembers()
-        bad = [m.name for m in members if _unsafe(m)]
-        if bad:
-            raise SystemExit(f"bundle: {archive} holds entries other than files and folders "
-                             f"under results/: {bad[:3]}")
-        metadata: dict[str, dict[str, Any]] = {}
-        if METADATA_MEMBER in tar.getnames():  # archives from before it was bundled lack it
-            metadata = json.load(tar.extractfile(METADATA_MEMBER))["records"]
-        _extract(tar, [m for m in members if m.name.startswith("results/")], into)
+    """Extract into `into` and refresh verified artifacts; return (verified, problems).
+
+    Everything is extracted and checked in a hidden staging folder first, and results/ appears
+    by one rename once the checks are done: an unpack killed on the way leaves no results/ for
+    Snakemake to accept unchecked. The crate is rebuilt from the unpacked records, never
+    taken from the archive.
+    """
+    target = into / "results"
+    if target.exists() and not force:
+        raise BundleError(f"bundle: {target} exists; move it away, or pass --force to replace it")
+    for stale in into.glob(f"{STAGING_PREFIX}*"):  # what an interrupted unpack left
+        shutil.rmtree(stale, ignore_errors=True)
+    metadata, staging = _extract_checked(archive, into)
+    try:
+        verified, problems, refresh = _verify(staging, into)
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(staging / "results", target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    workdir = Path(os.path.abspath(into))
+    for name in refresh:
+        if name in metadata:
+            _write_metadata(workdir, name, _localised(metadata[name], workdir))
+    (target / CRATE).unlink(missing_ok=True)  # whatever the archive said, it is rebuilt
+    if any((target / "provenance").rglob("*.json")):
+        try:
+            write_crate(target)
+        except (KeyError, TypeError, ValueError) as error:
+            problems.append(f"{target / CRATE}: not rebuilt, a record lacks what it needs "
+                            f"({type(error).__name__}: {error}); `prml crate` rewrites it once "
+                            "Snakemake has remade the untrusted jobs")
+    return verified, problems
+
+
+def _extract_checked(archive: Path, into: Path) -> tuple[dict[str, dict[str, Any]], Path]:
+    """Extract the archive's results/ into a new staging folder in `into`; return its
+    Snakemake metadata and that folder. Every way an archive can be wrong ends in one
+    BundleError naming it, and leaves nothing behind."""
+    remedy = "make the bundle again with `make bundle` (prml bundle) in the workspace it came from"
+    staging = None
+    try:
+        tar = tarfile.open(archive, "r:gz")
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        raise _open_errors(archive, error, remedy) from None
+    try:
+        with tar:
+            members = tar.getmembers()
+            bad = [m.name for m in members if _unsafe(m)]
+            if bad:
+                raise BundleError(f"bundle: {archive} holds entries other than files and "
+                                  f"folders under results/: {bad[:3]}; {remedy}")
+            metadata: dict[str, dict[str, Any]] = {}
+            if METADATA_MEMBER in tar.getnames():  # archives from before it was bundled lack it
+                metadata = _read_bundled_metadata(tar, archive, remedy)
+            into.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=into))
+            _extract(tar, [m for m in members if m.name.startswith("results/")], staging)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:  # cut short, damaged
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise _open_errors(archive, error, remedy) from None
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if not (staging / "results").is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BundleError(f"bundle: {archive} holds no results/ folder; {remedy}")
+    return metadata, staging
+
+
+def _open_errors(archive: Path, error: BaseException, remedy: str) -> BundleError:
+    """The one-line message for an archive that cannot be read."""
+    if isinstance(error, FileNotFoundError):
+        return BundleError(f"bundle: {archive} not found: name the archive `make bundle` wrote "
+                           "(prml-results.tar.gz)")
+    if isinstance(error, IsADirectoryError):
+        return BundleError(f"bundle: {archive} is a folder, not an archive: name the .tar.gz "
+                           "file `make bundle` wrote")
+    why = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return BundleError(f"bundle: {archive} is not a readable bundle (a gzip-compressed tar "
+                       f"archive): {why}; {remedy}")
+
+
+def _read_bundled_metadata(tar: tarfile.TarFile, archive: Path,
+                           remedy: str) -> dict[str, dict[str, Any]]:
+    try:
+        value = json.load(tar.extractfile(METADATA_MEMBER))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BundleError(f"bundle: {archive}: {METADATA_MEMBER} is not valid JSON ({error}); "
+                          f"{remedy}") from None
+    records = value.get("records") if isinstance(value, dict) else None
+    if not isinstance(records, dict) or not all(isinstance(r, dict) for r in records.values()):
+        raise BundleError(f"bundle: {archive}: {METADATA_MEMBER} holds no map of output path "
+                          f"to Snakemake record under \"records\"; {remedy}")
+    return records
+
+
+def _inside(path: str) -> bool:
+    """Whether a recorded path stays inside the workspace (relative, no `..`)."""
+    return not Path(path).is_absolute() and ".." not in Path(os.path.normpath(path)).parts
+
+
+def _verify(staging: Path, into: Path) -> tuple[int, list[str], list[str]]:
+    """Check every unpacked record's outputs and inputs; give the outputs of each verified
+    job fresh times in job order. Returns (verified jobs, problems, their output names)."""
+    def where(path: str) -> Path:  # artifacts are in the staging folder, code in the clone
+        base = staging if Path(path).parts[:1] == ("results",) else into
+        return base / path
 
     problems: list[str] = []
-    verified = 0
-    records = load_records(into / "results" / "provenance")
+    verified, refresh = 0, []
+    records = load_records(staging / "results" / "provenance")
     depth = _depths(records)
     now = time.time()
-    workdir = Path(os.path.abspath(into))
     for record in records:
+        own = Path(record["_path"]).relative_to(staging).as_posix()
+        outside = [path for path in [*record["outputs"], *record["inputs"]] if not _inside(path)]
+        outside += [path for path in record["outputs"]
+                    if _inside(path) and Path(path).parts[:1] != ("results",)]
+        if outside:
+            problems.append(f"{own}: names {outside[0]}, outside the workspace's results/: "
+                            "its job is not trusted")
+            continue
         stale = [path for path, digest in record["inputs"].items()
-                 if not _matches(into / path, digest)]
+                 if not _matches(where(path), digest)]
         wrong = [path for path, digest in record["outputs"].items()
-                 if not _matches(into / path, digest)]
+                 if not _matches(where(path), digest)]
         problems += [f"{path}: differs from the record of rule {record['rule']}" for path in wrong]
         problems += [f"{path}: input of rule {record['rule']} differs from when it ran"
                      for path in stale]
         if stale or wrong:
             continue  # keeps its archived time and gets no metadata: Snakemake will remake it
         stamp = now + 0.01 * depth[record["_path"]]  # newer than everything it read
-        own = Path(record["_path"]).relative_to(into).as_posix()
         for name in [*map(os.path.normpath, record["outputs"]), own]:
-            os.utime(into / name, (stamp, stamp))
-            if name in metadata:
-                _write_metadata(workdir, name, _localised(metadata[name], workdir))
+            os.utime(staging / name, (stamp, stamp))
+            refresh.append(name)
         verified += 1
-    return verified, problems
+    return verified, problems, refresh
 
 
 # Snakemake's metadata (its file backend, the default: persistence/file.py). Each output's

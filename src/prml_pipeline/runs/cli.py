@@ -5,6 +5,7 @@
     prml bundle [RESULTS] [-o FILE]   archive results/ with its records and RO-Crate
     prml unbundle FILE [--into DIR]   unpack a bundle and verify it against its records
     prml crate [RESULTS]              (re)write RESULTS/ro-crate-metadata.json
+    prml cache verify [CACHE]         re-hash every output-cache entry against its digest index
 
 `python -m prml_pipeline ...` is the same command.
 """
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from prml_pipeline.runs import audit, bundle, compare, crate
+from prml_pipeline.runs import audit, bundle, cache, compare, crate
 
 RESULTS = Path("results")
 
@@ -38,12 +39,22 @@ def run_audit(args: argparse.Namespace) -> int:
     findings, checked = audit.audit(args.results)
     for finding in findings:
         print(finding)
+    leftovers = audit.leftover_records(args.results)
+    if leftovers:
+        print(f"audit: {len(leftovers)} records of jobs the current report was not built from "
+              "(an earlier configuration's; not checked, not problems):")
+        for path in leftovers:
+            print(f"leftover   {path}")
     print(f"audit: {checked} artifacts checked, {len(findings)} problems")
     return 1 if findings else 0
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    result = compare.compare(args.a, args.b)
+    try:
+        result = compare.compare(args.a, args.b)
+    except compare.CompareError as error:
+        print(f"prml compare: {error}", file=sys.stderr)
+        return 2
     print(compare.markdown(result, args.a, args.b), end="")
     args.out.write_text(compare.html_page(result, args.a, args.b))
     print(f"\nHTML with the figures side by side: {args.out}")
@@ -57,7 +68,11 @@ def run_bundle(args: argparse.Namespace) -> int:
 
 
 def run_unbundle(args: argparse.Namespace) -> int:
-    verified, problems = bundle.unpack(args.archive, args.into, args.force)
+    try:
+        verified, problems = bundle.unpack(args.archive, args.into, args.force)
+    except bundle.BundleError as error:
+        print(f"prml unbundle: {error}", file=sys.stderr)
+        return 2
     print(f"unpacked {args.archive}: {verified} jobs' artifacts match their records")
     for problem in problems:
         print(f"  not trusted, will be remade: {problem}")
@@ -67,6 +82,25 @@ def run_unbundle(args: argparse.Namespace) -> int:
 def run_crate(args: argparse.Namespace) -> int:
     print(f"wrote {crate.write_crate(args.results)}")
     return 0
+
+
+def run_cache_verify(args: argparse.Namespace) -> int:
+    folder = args.cache if args.cache is not None else cache.default_location()
+    if not folder.is_dir():
+        print(f"prml cache verify: {folder} is not a folder: name the output cache (the "
+              "folder $SNAKEMAKE_OUTPUT_CACHE points at)", file=sys.stderr)
+        return 2
+    findings, entries = cache.verify_cache(folder)
+    for finding in findings:
+        print(finding)
+    remaining = len(findings)
+    if args.remove_bad and findings:
+        for path, why_not in cache.remove_bad(findings, folder):
+            print(f"removed    {path}" if why_not is None else f"kept       {path}: {why_not}")
+        remaining = len(cache.verify_cache(folder)[0])
+    print(f"cache verify: {entries} entries checked in {folder}, {len(findings)} problems"
+          + (f", {remaining} left" if args.remove_bad else ""))
+    return 1 if remaining else 0
 
 
 def _command(commands: argparse._SubParsersAction, name: str, handler: Callable[..., int],
@@ -101,7 +135,18 @@ def parser() -> argparse.ArgumentParser:
     unpacker.add_argument("archive", type=Path)
     unpacker.add_argument("--into", type=Path, default=Path("."))
     unpacker.add_argument("--force", action="store_true",
-                          help="unpack over an existing results/")
+                          help="replace an existing results/ (once the archive is checked)")
+    cached = _command(commands, "cache", run_cache_verify, "check the shared output cache")
+    actions = cached.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verifier = actions.add_parser(
+        "verify", help="re-hash every entry: list tampered, partial and writable ones",
+        description="Re-hash every entry of the output cache against its digest index and "
+                    "list tampered, partial, unindexed and writable entries; exit 1 if any.")
+    verifier.add_argument("cache", nargs="?", type=Path, default=None,
+                          help="the cache folder (default: $SNAKEMAKE_OUTPUT_CACHE, else "
+                               ".cache/snakemake-outputs)")
+    verifier.add_argument("--remove-bad", action="store_true",
+                          help="delete each bad entry you own (root: any), then check again")
     return top
 
 

@@ -8,8 +8,9 @@ Prints a Markdown summary and writes a self-contained HTML page: the settings th
 the commit, scripts and software versions that differ, every number of the report that changed
 (old, new, difference, from report/values.json, lists included) and its other values that
 changed, what each training job used of the machine that differs (time, memory, GPU: its
-record's hardware figures, see docs/cluster.md), the artifacts whose bytes differ (SHA-256 from
-the records), and each changed figure beside its counterpart with a pixel-difference image.
+record's hardware figures, see docs/cluster.md), the artifacts whose bytes differ (every file
+hashed here, on both sides), the files whose records do not vouch for their bytes, and each
+changed figure beside its counterpart with a pixel-difference image.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from prml_pipeline.runs.hardware import usage_items
-from prml_pipeline.runs.records import load_records
+from prml_pipeline.runs.records import load_records, sha256_file
 
 # More jobs than this sharing one change are counted, not named.
 MAX_NAMED_JOBS = 3
@@ -52,6 +53,8 @@ class Comparison:
     # (job and figure, A, B) of the hardware figures of training jobs that differ
     hardware: list[tuple[str, Any, Any]] = field(default_factory=list)
     artifacts: list[tuple[str, str]] = field(default_factory=list)  # (path, how it differs)
+    # (folder, path, what is wrong): files whose bytes, hashed here, their records do not vouch for
+    unverified: list[tuple[str, str, str]] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
 
 
@@ -179,20 +182,61 @@ def compare(a: Path, b: Path) -> Comparison:
         else:
             result.others.append((name, old, new))
 
-    outputs_a = {_relative(p): d for r in jobs_a.values() for p, d in r["outputs"].items()}
-    outputs_b = {_relative(p): d for r in jobs_b.values() for p, d in r["outputs"].items()}
-    for path in sorted(outputs_a.keys() | outputs_b.keys()):
-        if path.startswith("provenance/"):
-            continue  # records always differ in their times
-        if path not in outputs_b:
+    # Bytes as they are now, hashed here on both sides: records say what the bytes were.
+    files_a, files_b = _hashed(a), _hashed(b)
+    for folder, jobs, files in ((a, jobs_a, files_a), (b, jobs_b, files_b)):
+        result.unverified += [(str(folder), path, why) for path, why in _unvouched(jobs, files)]
+    for path in sorted(files_a.keys() | files_b.keys()):
+        if path not in files_b:
             result.artifacts.append((path, f"only in {a}"))
-        elif path not in outputs_a:
+        elif path not in files_a:
             result.artifacts.append((path, f"only in {b}"))
-        elif outputs_a[path] != outputs_b[path]:
-            result.artifacts.append((path, f"{outputs_a[path][:8]} -> {outputs_b[path][:8]}"))
-            if path.endswith(".png") and (a / path).is_file() and (b / path).is_file():
+        elif files_a[path] != files_b[path]:
+            result.artifacts.append((path, f"{files_a[path][:8]} -> {files_b[path][:8]}"))
+            if path.endswith(".png"):
                 result.figures.append(path)
     return result
+
+
+class CompareError(Exception):
+    """A folder that cannot be compared; the message names the file and the fix."""
+
+
+# Under a results folder, what is no artifact: records (they differ in their times), logs,
+# timings, scratch, and the crate (made from the records).
+NOT_ARTIFACTS = ("provenance", "logs", "benchmarks", "checkpoints", "ro-crate-metadata.json")
+
+
+def _hashed(results: Path) -> dict[str, str]:
+    """SHA-256 of every artifact file under `results` (links followed), by relative path."""
+    hashed = {}
+    for path in sorted(results.rglob("*")):
+        relative = path.relative_to(results)
+        if (relative.parts[0] in NOT_ARTIFACTS or path.name.startswith(".")
+                or not path.is_file()):
+            continue
+        try:
+            hashed[relative.as_posix()] = sha256_file(path)
+        except OSError as error:
+            hashed[relative.as_posix()] = f"unreadable ({error.strerror or error})"
+    return hashed
+
+
+def _unvouched(jobs: Mapping, files: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Each file whose bytes no record of its folder vouches for, and why."""
+    recorded = {_relative(path): (digest, record["rule"]) for record in jobs.values()
+                for path, digest in record["outputs"].items()}
+    found = []
+    for path in sorted(recorded.keys() | files.keys()):
+        digest, rule = recorded.get(path, (None, None))
+        if path not in files:
+            found.append((path, f"missing (rule {rule} wrote it)"))
+        elif digest is None:
+            found.append((path, "no record vouches for it"))
+        elif files[path] != digest:
+            found.append((path, f"does not match its record: changed after rule {rule} "
+                                "wrote it"))
+    return found
 
 
 def _is_number(value: Any) -> bool:
@@ -208,7 +252,15 @@ def _values(results: Path) -> dict[str, Any]:
     path = results / "report" / "values.json"
     if not path.is_file():
         return {}
-    values = json.loads(path.read_text())
+    remedy = ("remake it with `snakemake --cores all --forcerun report_values` in that "
+              "workspace")
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CompareError(f"{path} cannot be read as JSON ({error}): {remedy}") from None
+    if not isinstance(values, dict):
+        raise CompareError(f"{path} holds a JSON {type(values).__name__}, not the report's "
+                           f"values (an object of named values): {remedy}")
     values.pop("tables", None)
     return dict(flatten(_without_aliases(values), lists=True))
 
@@ -270,8 +322,17 @@ def _sections(result: Comparison) -> list[tuple[str, list[str], list[list[str]],
     ]
 
 
+def _unverified_heading(result: Comparison) -> str:
+    """Files the comparison cannot vouch for; the numbers of an unvouched values.json too."""
+    values = [folder for folder, path, _ in result.unverified if path == "report/values.json"]
+    warning = (f": the report numbers of {' and '.join(values)} are not vouched for"
+               if values else "")
+    return f"Files their records do not vouch for ({len(result.unverified)}){warning}"
+
+
 def markdown(result: Comparison, a: Path, b: Path) -> str:
-    lines = [f"# {a} → {b}"]
+    lines = [f"# {a} → {b}", "", f"## {_unverified_heading(result)}", ""]
+    lines += [f"- `{folder}/{path}`: {why}" for folder, path, why in result.unverified]
     for heading, header, rows, numeric in _sections(result):
         rule = ["---"] + ["---:" if numeric else "---"] * (len(header) - 1)
         lines += ["", f"## {heading}", "", "| " + " | ".join(header) + " |",
@@ -316,7 +377,9 @@ def html_page(result: Comparison, a: Path, b: Path) -> str:
                        for row in rows)
         return f"<table><tr>{head}</tr>{body}</table>"
 
-    parts = [f"<h1>{html.escape(str(a))} → {html.escape(str(b))}</h1>"]
+    parts = [f"<h1>{html.escape(str(a))} → {html.escape(str(b))}</h1>",
+             f"<h2>{html.escape(_unverified_heading(result))}</h2>",
+             table(["folder", "file", "problem"], [list(row) for row in result.unverified])]
     for heading, header, rows, _numeric in _sections(result):
         parts += [f"<h2>{html.escape(heading)}</h2>", table(header, rows)]
     parts += [f"<h2>Artifacts whose bytes changed ({len(result.artifacts)})</h2>",

@@ -41,7 +41,7 @@ from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
 from prml_pipeline.runs.hardware import usage_items
-from prml_pipeline.runs.records import load_records, sha256_file
+from prml_pipeline.runs.records import current_and_leftover, load_records, sha256_file
 
 METADATA = "ro-crate-metadata.json"
 PROFILES = {
@@ -145,7 +145,8 @@ def _resource_usage(crate: ROCrate, record: dict[str, Any]) -> list[Any]:
 
 def build_crate(results: Path) -> ROCrate:
     results = Path(results)
-    records = sorted(load_records(results / "provenance"),
+    # The jobs the current report was built from: an earlier configuration's are no part of it.
+    records = sorted(current_and_leftover(load_records(results / "provenance"))[0],
                      key=lambda r: (r["time"]["start"], r["_path"]))
     crate = ROCrate()
     crate.root_dataset["name"] = "Results of the prml-pipeline workflow"

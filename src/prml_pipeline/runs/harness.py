@@ -27,14 +27,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from prml_pipeline.artifacts import save_json, to_json_text
+from prml_pipeline.artifacts import PART_SUFFIX, save_json, to_json_text
 from prml_pipeline.errors import ArtifactError, PipelineError
 from prml_pipeline.runs import HARNESS_VERSION
 from prml_pipeline.runs.records import (
+    PROVENANCE_DIR,
+    load_records,
     producing_rule,
     rebuild_command,
-    records_by_output,
     sha256_file,
+    unusable_record_message,
 )
 
 SOFTWARE = ("snakemake", "torch", "numpy", "matplotlib", "seaborn", "polars")
@@ -171,22 +173,43 @@ def verify_inputs(paths: Iterable[str]) -> None:
     A file edited, damaged or replaced after its job wrote it would otherwise flow into
     figures and the report under a record that vouches for other bytes.
     """
-    records = records_by_output()
+    unusable: list[tuple[str, str]] = []
+    records = {os.path.normpath(out): record
+               for record in load_records(PROVENANCE_DIR, unusable) for out in record["outputs"]}
     for path in paths:
         record = records.get(os.path.normpath(path))
+        if record is None and unusable and _is_artifact(path):
+            # A record that cannot be read may be this file's: it cannot be checked.
+            raise ArtifactError(unusable_record_message(str(path), *unusable[0]), path)
         if record is None or not os.path.isfile(path):
             continue
         recorded = {os.path.normpath(out): digest for out, digest in record["outputs"].items()}
         if sha256_file(path) != recorded[os.path.normpath(path)]:
-            cached = (f" It is a link into the output cache ({os.path.realpath(path)}): delete "
-                      "that file too, or --cache restores it again." if os.path.islink(path)
-                      else "")
+            cached = (f" It is a link into the output cache ({os.path.realpath(path)}): the "
+                      "entry's owner removes it with `prml cache verify CACHE --remove-bad`, "
+                      "or --cache restores it again." if os.path.islink(path) else "")
             raise ArtifactError(
                 f"{path} does not match its provenance record ({record['_path']}): it changed "
                 f"after rule {record['rule']} wrote it, so nothing may be built from it. "
                 f"Remedy: run `{rebuild_command(record['rule'])}` to remake it (and what "
                 f"depends on it).{cached}", path
             )
+
+
+def remove_leftovers(outputs: Iterable[str]) -> list[Path]:
+    """Delete the temporary files (`.<name>.*.part`) that a killed earlier run of this job left
+    beside its outputs: no other job writes these names, and none may be bundled or read."""
+    removed = []
+    for output in map(Path, outputs):
+        for leftover in output.parent.glob(f".{output.name}.*{PART_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
+def _is_artifact(path: str | os.PathLike[str]) -> bool:
+    """Whether a job of the workflow makes `path` (so a record must vouch for it)."""
+    return Path(os.path.normpath(path)).parts[:1] == ("results",)
 
 
 # What to do about an error of the operating system, by errno.
@@ -242,6 +265,7 @@ def run_step(smk: Any, main: Callable[[Any], dict[str, Any] | None],
         sys.stdout = sys.stderr = log
         try:
             verify_inputs(smk.input)
+            remove_leftovers(path for _, path in smk.output.items())
             extra = main(smk) or {}
             save_json(smk.output.prov, build_record(
                 smk, extra, start, time.time(), None if script is None else Path(script)))
