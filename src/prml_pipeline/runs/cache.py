@@ -87,42 +87,10 @@ def check_entry(entry: Path) -> EntryCheck:
     `unreadable` (this user may not read it: `cache.mode: group`).
     """
     check = EntryCheck(entry)
-    try:
-        info = entry.lstat()
-    except OSError as error:
-        check.add("unreadable", f"{entry}: {error.strerror}")
+    info = _check_folder(check)
+    files = None if info is None else _check_index(check, info)
+    if files is None:
         return check
-    if not stat.S_ISDIR(info.st_mode):
-        check.add("tampered", f"{entry} is not a folder")
-        return check
-    check.owner = info.st_uid
-    if info.st_mode & WRITE_BITS:
-        check.add("writable", f"{entry} is writable by others "
-                  f"(mode {stat.S_IMODE(info.st_mode):04o})")
-    index_path = entry / INDEX
-    try:
-        index_info = index_path.lstat()
-        index = json.loads(index_path.read_text())
-    except FileNotFoundError:
-        check.add("partial", f"{index_path} is missing (an interrupted or foreign store)")
-        return check
-    except PermissionError as error:  # cache.mode: group, and this user is not in the group
-        check.add("unreadable", f"{index_path}: {error.strerror}")
-        return check
-    except (OSError, ValueError) as error:
-        check.add("tampered", f"{index_path} cannot be read: {error}")
-        return check
-    if not stat.S_ISREG(index_info.st_mode) or index_info.st_uid != info.st_uid:
-        check.add("tampered", f"{index_path} is not a file of the entry's owner")
-        return check
-    if index_info.st_mode & WRITE_BITS:
-        check.add("writable", f"{index_path} is writable by others")
-    files = index.get("files") if isinstance(index, dict) else None
-    if (not isinstance(files, dict) or index.get("key") != entry.name
-            or not all(isinstance(listed, dict) for listed in files.values())):
-        check.add("tampered", f"{index_path} is not the digest index of key {entry.name}")
-        return check
-    check.index = index
     try:
         present = {path.name for path in entry.iterdir()} - {INDEX}
     except OSError as error:
@@ -131,34 +99,87 @@ def check_entry(entry: Path) -> EntryCheck:
     for name in sorted(present - set(files)):
         check.add("tampered", f"{entry / name} is not in the entry's digest index")
     for name, listed in sorted(files.items()):
-        path = entry / name
-        try:
-            file_info = path.lstat()
-        except FileNotFoundError:
-            check.add("partial", f"{path} is missing")
-            continue
-        except OSError as error:
-            check.add("unreadable", f"{path}: {error.strerror}")
-            continue
-        if not stat.S_ISREG(file_info.st_mode) or file_info.st_uid != info.st_uid:
-            check.add("tampered", f"{path} is not a plain file of the entry's owner")
-            continue
-        if file_info.st_mode & WRITE_BITS:
-            check.add("writable", f"{path} is writable by others "
-                      f"(mode {stat.S_IMODE(file_info.st_mode):04o})")
-        try:
-            digest = sha256_file(path)
-        except OSError as error:
-            check.add("unreadable", f"{path}: {error.strerror}")
-            continue
-        if digest != listed.get("sha256"):
-            check.add("tampered", f"{path} has SHA-256 {digest[:12]}…, its digest index "
-                      f"lists {str(listed.get('sha256'))[:12]}…: it changed after it was stored")
+        _check_file(check, entry / name, listed, info.st_uid)
     if not any(kind == "tampered" for kind, _ in check.problems):
         disagreement = record_disagreement(entry, files)
         if disagreement:
             check.add("tampered", disagreement)
     return check
+
+
+def _check_folder(check: EntryCheck) -> os.stat_result | None:
+    """The entry folder's own status, or None when it is no folder to check further."""
+    entry = check.path
+    try:
+        info = entry.lstat()
+    except OSError as error:
+        check.add("unreadable", f"{entry}: {error.strerror}")
+        return None
+    if not stat.S_ISDIR(info.st_mode):
+        check.add("tampered", f"{entry} is not a folder")
+        return None
+    check.owner = info.st_uid
+    if info.st_mode & WRITE_BITS:
+        check.add("writable", f"{entry} is writable by others "
+                  f"(mode {stat.S_IMODE(info.st_mode):04o})")
+    return info
+
+
+def _check_index(check: EntryCheck, info: os.stat_result) -> dict[str, Any] | None:
+    """The digest index's `files` (name -> listing), or None when it cannot be trusted."""
+    entry = check.path
+    index_path = entry / INDEX
+    try:
+        index_info = index_path.lstat()
+        index = json.loads(index_path.read_text())
+    except FileNotFoundError:
+        check.add("partial", f"{index_path} is missing (an interrupted or foreign store)")
+        return None
+    except PermissionError as error:  # cache.mode: group, and this user is not in the group
+        check.add("unreadable", f"{index_path}: {error.strerror}")
+        return None
+    except (OSError, ValueError) as error:
+        check.add("tampered", f"{index_path} cannot be read: {error}")
+        return None
+    if not stat.S_ISREG(index_info.st_mode) or index_info.st_uid != info.st_uid:
+        check.add("tampered", f"{index_path} is not a file of the entry's owner")
+        return None
+    if index_info.st_mode & WRITE_BITS:
+        check.add("writable", f"{index_path} is writable by others")
+    files = index.get("files") if isinstance(index, dict) else None
+    if (not isinstance(files, dict) or index.get("key") != entry.name
+            or not all(isinstance(listed, dict) for listed in files.values())):
+        check.add("tampered", f"{index_path} is not the digest index of key {entry.name}")
+        return None
+    check.index = index
+    return files
+
+
+def _check_file(check: EntryCheck, path: Path, listed: dict[str, Any], owner: int) -> None:
+    """One listed file: present, a plain file of the entry's owner, not writable by others,
+    and of the digest the index lists."""
+    try:
+        file_info = path.lstat()
+    except FileNotFoundError:
+        check.add("partial", f"{path} is missing")
+        return
+    except OSError as error:
+        check.add("unreadable", f"{path}: {error.strerror}")
+        return
+    if not stat.S_ISREG(file_info.st_mode) or file_info.st_uid != owner:
+        check.add("tampered", f"{path} is not a plain file of the entry's owner")
+        return
+    if file_info.st_mode & WRITE_BITS:
+        check.add("writable", f"{path} is writable by others "
+                  f"(mode {stat.S_IMODE(file_info.st_mode):04o})")
+    try:
+        digest = sha256_file(path)
+    except OSError as error:
+        check.add("unreadable", f"{path}: {error.strerror}")
+        return
+    if digest != listed.get("sha256"):
+        check.add("tampered", f"{path} has SHA-256 {digest[:12]}…, its digest index "
+                  f"lists {str(listed.get('sha256'))[:12]}…: it changed after it was stored")
 
 
 def _record_name(files: dict[str, Any]) -> str | None:
