@@ -13,10 +13,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from prml_pipeline.runs.crate import WRITTEN as CRATE_FILES
 from prml_pipeline.runs.records import record_problem, sha256_file
 
-# Folders of results/ that hold no artifacts of their own.
-UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints", "ro-crate-metadata.json")
+# Folders of results/ that hold no artifacts of their own, and what the RO-Crate adds (its
+# metadata, README.md and the copy of the workflow's code).
+UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints", *CRATE_FILES)
 
 
 @dataclass(frozen=True)
