@@ -65,6 +65,7 @@ quick: setup
 
 lint: setup
 	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 
 # Every test: the fast ones (plain `pytest`) and the end-to-end workflow runs.
@@ -100,8 +101,9 @@ bundle: setup
 unbundle: setup
 	$(BIN)/prml unbundle $(BUNDLE)
 
+# The RO-Crate of results/, then its check against the Provenance Run Crate profile (offline).
 crate: setup
-	$(BIN)/prml crate results
+	$(BIN)/prml crate results --check
 
 clean:
 	rm -rf results .snakemake

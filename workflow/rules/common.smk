@@ -3,7 +3,9 @@
 # reruns only the jobs that read it (Snakemake's params trigger compares them).
 
 import functools
+import importlib
 import os
+import types
 from importlib.metadata import version
 from pathlib import Path
 
@@ -121,7 +123,8 @@ def train_cfg(wildcards):
 
 def training_cost(wildcards):
     """A training job's size, epochs x weights: its priority, so that on few cores the
-    scheduler starts the longest runs first instead of leaving them behind the short ones."""
+    scheduler starts the longest runs first instead of leaving them behind the short ones.
+    """
     model = config["vae"]["models"][wildcards.model]
     widths = [784, *model["hidden"], config["vae"]["latent_dim"]]
     return model["epochs"] * 2 * sum(a * b for a, b in zip(widths, widths[1:]))
@@ -168,7 +171,9 @@ NUMERIC_SOFTWARE = {name: version(name) for name in ("torch", "numpy")}
 
 # Figures 6 and 7 show every diagonal model, Figure 8 the first full-covariance one
 # (check_config makes sure there is one of each).
-DIAGONAL_MODELS = [m for m in MODELS if not config["vae"]["models"][m]["full_covariance"]]
+DIAGONAL_MODELS = [
+    m for m in MODELS if not config["vae"]["models"][m]["full_covariance"]
+]
 FULLCOV_MODEL = next(m for m in MODELS if config["vae"]["models"][m]["full_covariance"])
 # What the latent plots show, in the dataset's own words.
 TEST_ITEMS = f"test-set {dataset_spec()['item_noun']}"
@@ -222,3 +227,51 @@ def upstream_records(wildcards=None):
         if not any(out.startswith(REPORT_DIR) for out in rule_outputs(rule))
         for path in rule_outputs(rule, "prov")
     ]
+
+
+# The figures: each drawn by its own module, src/prml_pipeline/figures/<name>.py.
+# What a figure module's spec(ctx) may read: the config and the workflow's lookups.
+FIGURE_CONTEXT = types.SimpleNamespace(
+    config=config,
+    experiments=EXPERIMENTS,
+    conditions=CONDITIONS,
+    diagonal_models=DIAGONAL_MODELS,
+    fullcov_model=FULLCOV_MODEL,
+    model_title=lambda model: config["vae"]["models"][model]["title"],
+    test_items=TEST_ITEMS,
+    class_names=dataset_spec().get("labels"),
+)
+FIGURE_DIR = ROOT / "src" / "prml_pipeline" / "figures"
+
+
+def figure_names():
+    """Every figure module (not style.py, not a _helper.py), in the order the report shows
+    them (their first mention in report/report.md; any not mentioned last)."""
+    names = sorted(
+        path.stem
+        for path in FIGURE_DIR.glob("*.py")
+        if path.stem != "style" and not path.stem.startswith("_")
+    )
+    report_text = (ROOT / "report" / "report.md").read_text()
+
+    def first_mention(name):
+        found = report_text.find(f"figures.{name}.")
+        return found if found >= 0 else len(report_text)
+
+    return sorted(names, key=first_mention)
+
+
+def figure_entry(name):
+    drawing = importlib.import_module(f"prml_pipeline.figures.{name}")
+    return {"shows": drawing.SHOWS, **drawing.spec(FIGURE_CONTEXT)}
+
+
+def figure_code(wildcards):
+    """A figure job's code: its module and the science modules it and the script reach."""
+    drawing = f"src/prml_pipeline/figures/{wildcards.name}.py"
+    return sorted({str(ROOT / drawing), *code_inputs("scripts/figure.py", drawing)})
+
+
+# Each figure: what it shows (its label in `snakemake --report`), the cached artifacts it
+# reads and its plot-only settings, from its module.
+FIGURES = {name: figure_entry(name) for name in figure_names()}

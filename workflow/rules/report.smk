@@ -113,7 +113,6 @@ rule report_html:
 # Its own rule, not `use rule report_html`: a rule made by `use rule` does not keep
 # `localrule`, and the HTML's style sheet is no input of the PDF.
 rule report_pdf:
-    localrule: True
     input:
         markdown="results/report/report.md",
         metadata=str(ROOT / "report" / "metadata.yaml"),
@@ -130,6 +129,7 @@ rule report_pdf:
         log_path("report_pdf"),
     benchmark:
         bench_path("report_pdf")
+    localrule: True
     conda:
         ENV
     threads: 1

@@ -17,11 +17,11 @@ rule train_vae:
         log_path("train_vae", "{model}/seed{seed}"),
     # Kept in the output cache (see the Snakefile): a setting changed back restores it.
     cache: True
+    priority: training_cost
     conda:
         ENV
     # One thread per training job: on two cores two models train at once (see README).
     threads: 1
-    priority: training_cost
     resources:
         gpu=1,
         mem_mb=4000,
