@@ -45,7 +45,9 @@ def _record(rule: str, wildcards: dict[str, str], script: str, inputs: dict[str,
 
 METADATA = {
     "authors": [{"name": "Ada Lovelace", "type": "Person",
-                 "id": "https://orcid.org/0000-0002-1825-0097"}],
+                 "id": "https://orcid.org/0000-0002-1825-0097",
+                 "affiliation": {"name": "Analytical Engines", "type": "Organization",
+                                 "url": "https://engines.example/"}}],
     "publisher": {"name": "Analytical Engines", "type": "Organization",
                   "url": "https://engines.example/"},
     "license": "Apache-2.0",
@@ -181,6 +183,7 @@ def test_authors_publisher_licence_and_home_page_come_from_the_config(tmp_path):
     orcid = "https://orcid.org/0000-0002-1825-0097"
     assert root["author"] == {"@id": orcid}
     assert graph[orcid]["@type"] == "Person" and graph[orcid]["name"] == "Ada Lovelace"
+    assert graph[orcid]["affiliation"] == root["publisher"]  # one entity, named twice
     publisher = graph[root["publisher"]["@id"]]
     assert publisher["@type"] == "Organization" and publisher["url"] == "https://engines.example/"
     licence = graph[root["license"]["@id"]]

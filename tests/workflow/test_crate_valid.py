@@ -45,7 +45,9 @@ def test_with_urls_configured_only_the_in_crate_ids_remain(tiny_run, offline):
     workdir, _, _ = copy_run(tiny_run, "crate_with_urls")
     results = workdir / "results"
     write_crate(results, metadata={
-        "authors": [{"name": "Ada Lovelace", "id": "https://orcid.org/0000-0002-1825-0097"}],
+        "authors": [{"name": "Ada Lovelace", "id": "https://orcid.org/0000-0002-1825-0097",
+                     "affiliation": {"name": "Analytical Engines", "type": "Organization",
+                                     "url": "https://engines.example/"}}],
         "publisher": {"name": "Analytical Engines", "type": "Organization",
                       "url": "https://engines.example/"},
         "license": "MIT", "url": "https://code.example/prml-pipeline"})

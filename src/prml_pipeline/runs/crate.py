@@ -248,10 +248,14 @@ class _Builder:
             ContextEntity(self.crate, crate_id, properties=properties))
 
     def _party(self, spec: Mapping[str, Any], kind: str) -> Any:
-        """A Person or Organization of the settings, by its ORCID or URL, else by name."""
+        """A Person or Organization of the settings (with its affiliation), by its ORCID or
+        URL, else by name."""
         crate_id = spec.get("id") or "#" + quote("-".join(spec["name"].lower().split()))
+        extra = {**({"url": spec["url"]} if spec.get("url") else {}), **(
+            {"affiliation": self._party(spec["affiliation"], "Organization")}
+            if spec.get("affiliation") else {})}
         return self.add(crate_id, **{"@type": spec.get("type", kind), "name": spec["name"],
-                                     **({"url": spec["url"]} if spec.get("url") else {})})
+                                     **extra})
 
     def _people(self, metadata: Mapping[str, Any]) -> list[Any]:
         """Root author, publisher and licence; returns the authors."""
