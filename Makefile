@@ -101,8 +101,9 @@ bundle: setup
 unbundle: setup
 	$(BIN)/prml unbundle $(BUNDLE)
 
+# The RO-Crate of results/, then its check against the Provenance Run Crate profile (offline).
 crate: setup
-	$(BIN)/prml crate results
+	$(BIN)/prml crate results --check
 
 clean:
 	rm -rf results .snakemake

@@ -5,13 +5,23 @@ from prml_pipeline.report.values import report_values
 from prml_pipeline.runs.harness import git_state, run_step
 
 
+def workflow_rule(record, own_rule):
+    """The record with its rule named as this workflow names it: a project that uses the
+    workflow as a module (`use rule * from prml as prml_*`) runs and records `prml_figure`."""
+    prefix, _, suffix = own_rule.partition("report_values")
+    name = record["rule"]
+    if name.startswith(prefix) and name.endswith(suffix):
+        name = name[len(prefix):len(name) - len(suffix)]
+    return {**record, "rule": name}
+
+
 def main(smk):
     cfg = smk.params.cfg
     runs = [(model, seed) for model in cfg["models"] for seed in smk.params.seeds]
     values = report_values(
         cfg,
         figures=dict(zip(smk.params.figures, smk.input.figures, strict=True)),
-        records=[load_json(path) for path in smk.input.records],
+        records=[workflow_rule(load_json(path), smk.rule) for path in smk.input.records],
         fuel=load_json(smk.input.fuel_gauge),
         regression={
             name: load_arrays(path, required=("post_mean", "post_cov", "predictive_variance"))

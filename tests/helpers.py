@@ -10,6 +10,7 @@ injection. For several mirrors, start several servers (each has its own port and
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -331,3 +332,110 @@ def as_user(user: str, umask: int, command: list[str], cwd: Path, env: dict[str,
         ["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups", "sh", "-c",
          f'umask {umask:03o} && exec "$@"', "sh", *command],
         cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout, **popen)
+# ------------------------------------------------------------------ the RO-Crate
+
+PROVENANCE_PROFILE = "https://w3id.org/ro/wfrun/provenance/0.5"
+CRATE_LEFT_OUT = ("logs", "benchmarks", "checkpoints")
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def ids(value) -> set[str]:
+    return {entity.id for entity in as_list(value)}
+
+
+def check_provenance_run_crate(results: Path):
+    """What the Provenance Run Crate profile asks of results/ro-crate-metadata.json, read back
+    with the rocrate library; returns the crate."""
+    from rocrate.rocrate import ROCrate
+
+    crate = ROCrate(results)
+    graph = json.loads((results / "ro-crate-metadata.json").read_text())["@graph"]
+    assert len({entity["@id"] for entity in graph}) == len(graph), "duplicate @id"
+    root = next(entity for entity in graph if entity["@id"] == "./")
+    assert PROVENANCE_PROFILE in {profile["@id"] for profile in root["conformsTo"]}
+    records = [json.loads(path.read_text())
+               for path in sorted((results / "provenance").rglob("*.json"))]
+    assert records
+
+    # The workflow run: instrument the main entity, from the first job start to the last end.
+    workflow = crate.mainEntity
+    assert workflow.id == "code/workflow/Snakefile"
+    assert (results / workflow.id).is_file()
+    assert {"File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"} <= set(
+        as_list(workflow.type))
+    actions = crate.get_by_type("CreateAction")
+    runs = [a for a in actions if a["instrument"].id == workflow.id]
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["startTime"] == min(r["time"]["start"] for r in records)
+    assert run["endTime"] == max(r["time"]["end"] for r in records)
+    assert run.id in ids(crate.root_dataset["mentions"])
+    jobs = [a for a in actions if a is not run]
+    assert len(jobs) == len(records)
+    assert all(job.id.startswith("#job/") and " " not in job.id for job in jobs)
+    made = {entity.id for job in jobs for entity in as_list(job["result"])}
+    assert not ids(run["object"]) & made, "a workflow input was made by a job"
+    assert ids(run["result"]) <= made
+
+    # One HowToStep per rule, in the workflow's steps, each naming its rule's scripts.
+    steps = {step.id: step for step in as_list(workflow["step"])}
+    rules = {record["rule"] for record in records}
+    assert set(steps) == {f"#step/{rule}" for rule in rules}
+    for step in steps.values():
+        assert "HowToStep" in as_list(step.type)
+        assert ids(step["workExample"]) <= ids(workflow["hasPart"])
+
+    # One ControlAction per job: instrument its rule's step, object the job.
+    controls = crate.get_by_type("ControlAction")
+    assert len(controls) == len(jobs)
+    for job in jobs:
+        pointing = [c for c in controls if ids(c["object"]) == {job.id}]
+        assert len(pointing) == 1, job.id
+        step = pointing[0]["instrument"]
+        assert step.id == f"#step/{job.id.split('/')[1]}"
+        assert job["instrument"].id in ids(step["workExample"])
+        assert job["startTime"] <= job["endTime"]
+        assert job["actionStatus"] == "http://schema.org/CompletedActionStatus"
+
+    # A rule's step comes after the steps of the rules whose files it reads.
+    maker = {entity.id: job for job in jobs for entity in as_list(job["result"])}
+    position = {control["object"].id: control["instrument"]["position"] for control in controls}
+    for job in jobs:
+        for entity in as_list(job["object"]):
+            source = maker.get(entity.id)
+            if source is not None and source.id.split("/")[1] != job.id.split("/")[1]:
+                assert position[job.id] > position[source.id], (job.id, source.id)
+
+    # The engine run: Snakemake with its version; the step runs in, the workflow run out.
+    organize = crate.get_by_type("OrganizeAction")
+    assert len(organize) == 1
+    engine = organize[0]["instrument"]
+    assert "SoftwareApplication" in as_list(engine.type)
+    assert engine["name"] == "snakemake"
+    assert engine["version"] in {r["software"]["snakemake"] for r in records}
+    assert engine.id.startswith("https://pypi.org/project/snakemake/")
+    assert organize[0]["result"].id == run.id
+    assert ids(organize[0]["object"]) == {control.id for control in controls}
+
+    # Every file under results/ but logs, benchmarks and checkpoints is a File with its
+    # SHA-256 and media type: artifacts, records, the README and the workflow's code.
+    files = {unquote(entity.id): entity for entity in crate.data_entities}
+    walked = {path.relative_to(results).as_posix(): path for path in results.rglob("*")
+              if path.is_file() and path.relative_to(results).parts[0] not in CRATE_LEFT_OUT
+              and path.name != "ro-crate-metadata.json"}
+    assert walked
+    assert walked.keys() <= files.keys(), walked.keys() - files.keys()
+    for name, path in walked.items():
+        assert "File" in as_list(files[name].type), name
+        assert files[name]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), name
+        assert "/" in files[name]["encodingFormat"], name
+    assert not {name for name in files if name.split("/")[0] in CRATE_LEFT_OUT}
+
+    # Each figure is the result of exactly one job.
+    for figure in (results / "figures").glob("*.png"):
+        makers = [job for job in jobs if f"figures/{figure.name}" in ids(job["result"])]
+        assert len(makers) == 1, figure.name
+    return crate

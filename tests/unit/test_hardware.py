@@ -254,7 +254,7 @@ def test_the_crate_gives_a_training_action_its_figures_as_property_values(tmp_pa
     assert {"resourceUsage": "https://w3id.org/ro/terms/workflow-run#resourceUsage"} in \
         metadata["@context"]
     crate = ROCrate(results)  # the rocrate library reads it back
-    action = crate.get("#job/train_vae/model=small, seed=1")
+    action = crate.get("#job/train_vae/model=small,seed=1")
     usage = {item["propertyID"]: item for item in action["resourceUsage"]}
     assert all(item.type == "PropertyValue" for item in usage.values())
     assert usage["cpu_seconds"]["value"] == figures["cpu_seconds"]

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from prml_pipeline.runs.crate import WRITTEN as CRATE_FILES
 from prml_pipeline.runs.records import (
     current_and_leftover,
     load_records,
@@ -20,8 +21,9 @@ from prml_pipeline.runs.records import (
     sha256_file,
 )
 
-# Folders of results/ that hold no artifacts of their own.
-UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints", "ro-crate-metadata.json")
+# Folders of results/ that hold no artifacts of their own, and what the RO-Crate adds (its
+# metadata, README.md and the copy of the workflow's code).
+UNRECORDED_OK = ("provenance", "logs", "benchmarks", "checkpoints", *CRATE_FILES)
 
 
 @dataclass(frozen=True)

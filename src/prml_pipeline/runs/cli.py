@@ -6,6 +6,8 @@
     prml unbundle FILE [--into DIR]   unpack a bundle and verify it against its records
     prml crate [RESULTS]              (re)write RESULTS/ro-crate-metadata.json
     prml cache verify [CACHE]         re-hash every output-cache entry against its digest index
+    prml crate [RESULTS] [--check]    (re)write RESULTS/ro-crate-metadata.json; --check
+                                      validates it (provenance-run-crate-0.5, offline)
 
 `python -m prml_pipeline ...` is the same command.
 """
@@ -80,8 +82,21 @@ def run_unbundle(args: argparse.Namespace) -> int:
 
 
 def run_crate(args: argparse.Namespace) -> int:
-    print(f"wrote {crate.write_crate(args.results)}")
-    return 0
+    root = args.workflow or crate.workflow_folder(args.results)
+    user = args.results.parent / "config" / "config.yaml"
+    configfiles = args.configfile or ([user] if user.is_file() else [])
+    print(f"wrote {crate.write_crate(args.results, root, crate.load_metadata(root, configfiles))}")
+    if not args.check:
+        return 0
+    from prml_pipeline.runs.crate_check import PROFILE, check_crate, summary
+
+    lines = summary(check_crate(args.results))
+    for line in lines:
+        print(f"  {line}")
+    required = sum(line.startswith("REQUIRED") for line in lines)
+    print(f"{PROFILE}: {required} REQUIRED and {len(lines) - required} RECOMMENDED checks "
+          "failed")
+    return 1 if required else 0
 
 
 def run_cache_verify(args: argparse.Namespace) -> int:
@@ -114,12 +129,20 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="prml", description=__doc__.split("\n\n")[0])
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     results_help = "results folder (default: results)"
-    for name, handler, help_text in (
-        ("audit", run_audit, "re-hash every artifact and recorded input against its record"),
-        ("crate", run_crate, "write RESULTS/ro-crate-metadata.json from the records"),
-    ):
-        _command(commands, name, handler, help_text).add_argument(
-            "results", nargs="?", default=RESULTS, type=Path, help=results_help)
+    _command(commands, "audit", run_audit,
+             "re-hash every artifact and recorded input against its record").add_argument(
+        "results", nargs="?", default=RESULTS, type=Path, help=results_help)
+    crater = _command(commands, "crate", run_crate,
+                      "write RESULTS/ro-crate-metadata.json from the records")
+    crater.add_argument("results", nargs="?", default=RESULTS, type=Path, help=results_help)
+    crater.add_argument("--check", action="store_true",
+                        help="then validate it offline (rocrate-validator, "
+                             "provenance-run-crate-0.5); exit 1 on a REQUIRED failure")
+    crater.add_argument("--workflow", type=Path,
+                        help="the workflow's folder (default: where the records place it)")
+    crater.add_argument("--configfile", type=Path, action="append", default=[],
+                        help="config file(s) whose `metadata` names authors, publisher and "
+                             "licence (default: RESULTS/../config/config.yaml)")
     comparer = _command(commands, "compare", run_compare,
                         "settings, code, numbers, artifacts and figures that differ")
     comparer.add_argument("a", type=Path, help="first results folder")
