@@ -63,15 +63,16 @@ def test_changing_one_models_epochs_reruns_only_that_model(tiny_run, tmp_path):
         ("train_vae", "model=medium, seed=42"), ("iwae_bound", "model=medium, seed=42"),
         ("encode_latents", "model=medium"),
         ("decode_grid", "model=medium"), ("figure", "name=vae_latents"),
-        ("figure", "name=vae_grids")}
+        # Fig. 8 shares Fig. 6's axes, chosen from every model's latents
+        ("figure", "name=vae_fullcov"), ("figure", "name=vae_grids-medium")}
 
 
 def test_changing_a_plot_setting_redraws_only_that_figure(tiny_run, tmp_path):
     workdir, snakefile, configs = tiny_run
     change = tmp_path / "change.yaml"
-    change.write_text(yaml.safe_dump({"plots": {"latent_limit": 4}}))
+    change.write_text(yaml.safe_dump({"plots": {"conditional_xlim": [-3, 8]}}))
     jobs = planned_jobs(workdir, snakefile, (*configs, change))
-    assert set(jobs) == REPORT_CHAIN | {("figure", "name=vae_latents")}
+    assert set(jobs) == REPORT_CHAIN | {("figure", "name=mixture_conditionals")}
 
 
 def test_changing_where_data_comes_from_reruns_nothing(tiny_run, tmp_path):

@@ -174,8 +174,9 @@ FULLCOV_MODEL = next(m for m in MODELS if config["vae"]["models"][m]["full_covar
 TEST_ITEMS = f"test-set {dataset_spec()['item_noun']}"
 
 
-def figure_path(name):
-    return f"results/figures/{name}.png"
+def figure_path(name, fmt="png"):
+    """A figure's file: png (preview), pdf (the LaTeX report) or svg (the HTML report)."""
+    return f"results/figures/{name}.{fmt}"
 
 
 # Values of each wildcard: the jobs a rule has are the combinations of its wildcards' values.

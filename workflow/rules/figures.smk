@@ -1,8 +1,11 @@
 # Figures: each drawn by its own module, src/prml_pipeline/figures/<name>.py, from cached
 # artifacts only (never by retraining). A new figure is one new module there (and its place
-# in report/report.md): the module's SHOWS, spec(ctx) and draw() are read from here.
+# in report/report.md): the module's SHOWS, spec(ctx) and draw() are read from here. A module
+# with parts(ctx) is one figure per part, named <module>-<part> (vae_grids-small), each drawn
+# by its own job from spec(ctx, part).
 
 import importlib
+import re
 import types
 
 # What a figure module's spec(ctx) may read: the config and the workflow's lookups.
@@ -19,31 +22,46 @@ FIGURE_CONTEXT = types.SimpleNamespace(
 FIGURE_DIR = ROOT / "src" / "prml_pipeline" / "figures"
 
 
+def figure_module(name):
+    """The module that draws figure `name` (vae_grids for vae_grids-small)."""
+    return importlib.import_module(f"prml_pipeline.figures.{name.split('-')[0]}")
+
+
 def figure_names():
-    """Every figure module (not style.py, not a _helper.py), in the order the report shows
-    them (their first mention in report/report.md; any not mentioned last)."""
-    names = sorted(
+    """Every figure (one per module, not style.py nor a _helper.py; one per part of a module
+    with parts), in the order the report shows them (the module's first mention in
+    report/report.md; any not mentioned last)."""
+    modules = sorted(
         path.stem
         for path in FIGURE_DIR.glob("*.py")
         if path.stem != "style" and not path.stem.startswith("_")
     )
     report_text = (ROOT / "report" / "report.md").read_text()
 
-    def first_mention(name):
-        found = report_text.find(f"figures.{name}.")
-        return found if found >= 0 else len(report_text)
+    def first_mention(module):
+        found = re.search(rf"figures\.{module}\b", report_text)
+        return found.start() if found else len(report_text)
 
-    return sorted(names, key=first_mention)
+    names = []
+    for module in sorted(modules, key=first_mention):
+        drawing = figure_module(module)
+        if hasattr(drawing, "parts"):
+            names += [f"{module}-{part}" for part in drawing.parts(FIGURE_CONTEXT)]
+        else:
+            names.append(module)
+    return names
 
 
 def figure_entry(name):
-    drawing = importlib.import_module(f"prml_pipeline.figures.{name}")
-    return {"shows": drawing.SHOWS, **drawing.spec(FIGURE_CONTEXT)}
+    drawing = figure_module(name)
+    module, _, part = name.partition("-")
+    spec = drawing.spec(FIGURE_CONTEXT, part) if part else drawing.spec(FIGURE_CONTEXT)
+    return {"shows": drawing.SHOWS, **spec}
 
 
 def figure_code(wildcards):
     """A figure job's code: its module and the science modules it and the script reach."""
-    drawing = f"src/prml_pipeline/figures/{wildcards.name}.py"
+    drawing = f"src/prml_pipeline/figures/{wildcards.name.split('-')[0]}.py"
     return sorted({str(ROOT / drawing), *code_inputs("scripts/figure.py", drawing)})
 
 
@@ -71,6 +89,9 @@ rule figure:
                 "shows": FIGURES[wildcards.name]["shows"],
             },
         ),
+        # The same figure as vector graphics: PDF for the LaTeX report, SVG for the HTML.
+        pdf="results/figures/{name}.pdf",
+        svg="results/figures/{name}.svg",
         prov=prov("figure", "{name}"),
     log:
         log_path("figure", "{name}"),
