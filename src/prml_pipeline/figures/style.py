@@ -53,10 +53,9 @@ _STYLE: dict[str, Any] = {
     "axes.spines.right": False,
     "savefig.facecolor": "auto",
     # Text in the PDF as embedded TrueType (selectable, crisp), in the SVG as paths (the file
-    # needs no font); fixed element ids, so that equal figures give equal SVG bytes.
+    # needs no font); SVG element ids fixed (save_figure), so equal figures give equal bytes.
     "pdf.fonttype": 42,
     "svg.fonttype": "path",
-    "svg.hashsalt": "prml-pipeline",
 }
 # The formats every figure is saved in, with the metadata that would vary between runs off.
 FORMATS: dict[str, dict[str, Any]] = {
@@ -105,10 +104,14 @@ def save_figure(fig: Figure, path: PathLike, dpi: int) -> None:
     """Write `fig` as the PNG `path` and, beside it, as PDF and SVG, each atomically (temp
     file + rename), and close it. `dpi` is the PNG's resolution; the vector formats embed a
     pixel image (imshow with interpolation "none") at the image's own resolution."""
+    import matplotlib
+
     plt = pyplot()
     try:
         for fmt, target in figure_paths(path).items():
-            with atomic_path(target) as tmp:
+            # SVG element ids from the figure's name: unique when the HTML inlines several.
+            salt = {"svg.hashsalt": os.path.basename(target)}
+            with atomic_path(target) as tmp, matplotlib.rc_context(salt):
                 fig.savefig(tmp, format=fmt, dpi=dpi, **FORMATS[fmt])
     finally:
         plt.close(fig)
