@@ -43,18 +43,18 @@ def figure_names():
         return found.start() if found else len(report_text)
 
     names = []
-    for module in sorted(modules, key=first_mention):
-        drawing = figure_module(module)
+    for stem in sorted(modules, key=first_mention):
+        drawing = figure_module(stem)
         if hasattr(drawing, "parts"):
-            names += [f"{module}-{part}" for part in drawing.parts(FIGURE_CONTEXT)]
+            names += [f"{stem}-{part}" for part in drawing.parts(FIGURE_CONTEXT)]
         else:
-            names.append(module)
+            names.append(stem)
     return names
 
 
 def figure_entry(name):
     drawing = figure_module(name)
-    module, _, part = name.partition("-")
+    part = name.partition("-")[2]
     spec = drawing.spec(FIGURE_CONTEXT, part) if part else drawing.spec(FIGURE_CONTEXT)
     return {"shows": drawing.SHOWS, **spec}
 
