@@ -67,7 +67,9 @@ def render(template: str, values: Mapping[str, Any], name: str = _TEMPLATE_NAME)
     environment = jinja2.Environment(loader=jinja2.FunctionLoader(
                                          lambda _: (template, name, lambda: True)),
                                      undefined=_Unknown, autoescape=False,
-                                     keep_trailing_newline=True)
+                                     keep_trailing_newline=True,
+                                     # `{#fig:name}` is pandoc's label, not a comment
+                                     comment_start_string="{##", comment_end_string="##}")
     environment.filters.update(FORMATS)
     try:
         return environment.get_template(name).render(values)

@@ -32,6 +32,8 @@ from prml_pipeline.sheet.data import binarize_threshold
 from prml_pipeline.sheet.neighbours import nearest_neighbour_accuracy
 
 Run = tuple[str, int]
+# The work that introduced each dataset (report/references.bib).
+DATASET_REFERENCES = {"mnist": "lecun1998", "fashion-mnist": "xiao2017"}
 
 
 def index_records(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str | None], Any]:
@@ -152,8 +154,10 @@ def binarisation(mean: float) -> dict[str, Any]:
 def meta_values(cfg: Mapping[str, Any], code: Mapping[str, Any]) -> dict[str, Any]:
     """The dataset's names and the source revision with its date (the report's date)."""
     when = datetime.fromtimestamp(int(code["time"]), UTC) if code.get("time") else None
+    cite = DATASET_REFERENCES.get(cfg["dataset"])
     return {"dataset": cfg["dataset"], "dataset_name": cfg["dataset_name"],
             "item_noun": cfg["item_noun"], "commit": commit_label({"code": code}),
+            "dataset_cite": f" [@{cite}]" if cite else "",
             "date": when.strftime("%-d %B %Y") if when else "undated",
             "epoch": int(code["time"]) if code.get("time") else None}
 
