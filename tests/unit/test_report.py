@@ -243,7 +243,8 @@ def test_the_code_appendix_quotes_definitions_from_the_file(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("import os\n\n\n@decorate\ndef a():\n    return 1\n\n\n"
                       "class B:\n    x = 2\n\n\nC = 3\n")
-    assert definitions(source, ["B", "a"]) == "@decorate\ndef a():\n    return 1\n\n\nclass B:\n    x = 2"
+    assert definitions(source, ["B", "a"]) == (
+        "@decorate\ndef a():\n    return 1\n\n\nclass B:\n    x = 2")
     with pytest.raises(KeyError, match="defines no missing"):
         definitions(source, ["missing"])
 
