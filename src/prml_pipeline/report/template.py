@@ -17,11 +17,12 @@ import jinja2
 
 from prml_pipeline.errors import PipelineError
 
+# Numbers print a true minus sign (U+2212), as in the tables.
 FORMATS: dict[str, Callable[[Any], str]] = {
-    "pct": lambda value: f"{100 * float(value):.2f}\\%",
-    "f2": lambda value: f"{float(value):.2f}",
-    "f3": lambda value: f"{float(value):.3f}",
-    "f4": lambda value: f"{float(value):.4f}",
+    "pct": lambda value: f"{100 * float(value):.2f}\\%".replace("-", "\u2212"),
+    "f2": lambda value: f"{float(value):.2f}".replace("-", "\u2212"),
+    "f3": lambda value: f"{float(value):.3f}".replace("-", "\u2212"),
+    "f4": lambda value: f"{float(value):.4f}".replace("-", "\u2212"),
     "int": lambda value: f"{int(value)}",
     "raw": str,
 }
