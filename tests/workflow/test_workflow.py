@@ -121,12 +121,15 @@ def test_editing_the_model_retrains_and_editing_the_style_redraws_every_figure(t
     rules = Counter(rule for rule, _ in model.elements())
     assert rules["train_vae"] == 4 and rules["iwae_bound"] == 4
     assert {key for key in model if key[0] == "figure"} == {
-        ("figure", f"name={name}") for name in ("vae_latents", "vae_grids", "vae_fullcov")}
+        ("figure", f"name={name}") for name in ("vae_latents", "vae_fullcov", "vae_grids-small",
+                                                 "vae_grids-medium", "vae_grids-large",
+                                                 "vae_grids-fullcov")}
     style = planned_after_edits(workdir, snakefile, configs,
                                 ["src/prml_pipeline/figures/style.py"])
     assert set(style) - REPORT_CHAIN == {("figure", f"name={name}") for name in (
         "markov_blanket", "regression", "mixture_samples", "mixture_conditionals",
-        "vae_latents", "vae_grids", "vae_fullcov")}
+        "vae_latents", "vae_fullcov", "vae_grids-small", "vae_grids-medium", "vae_grids-large",
+        "vae_grids-fullcov")}
 
 
 def test_audit_passes_then_flags_an_altered_artifact(tiny_run, tmp_path):
@@ -172,7 +175,7 @@ def test_snakemake_report_registers_every_figure(tiny_run, tmp_path):
     listing = subprocess.run(["python3", "-m", "zipfile", "-l", str(target)],
                              capture_output=True, text=True, check=True).stdout
     for name in ("markov_blanket", "regression", "mixture_samples", "mixture_conditionals",
-                 "vae_latents", "vae_grids", "vae_fullcov"):
+                 "vae_latents", "vae_grids-small", "vae_grids-fullcov", "vae_fullcov"):
         assert f"{name}.png" in listing
 
 
