@@ -137,7 +137,7 @@ def test_report_values_from_made_up_artifacts():
     # the paired difference is 10 nats with a standard error of the noise alone, not of the
     # images' own spread (20 nats)
     row = values["vae"]["comparison_table"].splitlines()[2]
-    assert "| +10." in row and "| B better |" in row
+    assert "| +10." in row and "| B\u00a0better |" in row
     assert values["regression"]["base"]["post_mean"] == [1.0, -2.0]
     assert "(1, −2)" in values["tables"]["regression"]  # a true minus sign
     assert values["meta"]["commit"] == "abcdef0 (dirty)"
@@ -150,8 +150,8 @@ def test_report_values_from_made_up_artifacts():
         "path": "results/figures/f", "row": "F1",
         "note": "Code and inputs: [row F1](#prov-f1) of @tab:provenance."}
     provenance = values["tables"]["provenance"]
-    assert "[F1]{#prov-f1} | Figure: f | `figures/f.py` | none |" in provenance
-    assert "−ELBO and −IWAE, Big, seed 2" in provenance
+    assert "[F1]{#prov-f1} | @fig:f | `figures/f.py` | none |" in provenance
+    assert "@tab:vae, Big, seed 2" in provenance
     assert values["tables"]["training"].count("| Big |") == 2
     assert "| $p(F=0 \\mid D=0)$ | 0.2125 |" in values["tables"]["fuel_gauge"]
 
@@ -349,6 +349,7 @@ def test_the_report_source_renders_with_the_default_config():
             "the Medium VAE (100, 10), with two hidden layers (100, 10 units)") in text
     assert ("under the Small VAE (10), Medium VAE (100, 10) and Large VAE (300, 60, 10), "
             "coloured by true label") in text
-    assert "{#fig:grid-medium number=7b}" in text and "{#fig:grid-fullcov number=8b}" in text
+    assert "{#fig:vae_grids-medium number=7b}" in text
+    assert "{#fig:vae_grids-fullcov number=8b}" in text
     assert "This run has four; @tab:regression lists" in " ".join(text.split())
     assert 'date: "24 November 2025"' in text

@@ -149,7 +149,7 @@ def assert_reads_well(result: dict, width: int) -> None:
     assert result["hyphenMinus"] == []
     assert result["references"] >= 4 and result["citationLinks"] >= 5
     # the contents beside the text on a wide screen, above it on a phone
-    assert result["toc"] == ("fixed" if width >= 1216 else "static")
+    assert result["toc"] == ("fixed" if width >= 1120 else "static")
     assert result["maths"] > 100 and result["emptyMath"] == 0
     # The lettered and numbered lists of the derivations show (a) and (iii), as cited.
     assert result["items"] >= 10 and result["unlabelled"] == 0

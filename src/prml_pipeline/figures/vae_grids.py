@@ -12,8 +12,8 @@ from prml_pipeline.figures._panels import draw_grid
 from prml_pipeline.figures.style import PAGE_WIDTH, PathLike, pyplot, save_figure, styled
 
 SHOWS = "images decoded from an inverse-CDF grid of latents, one figure per VAE"
-# A grid's printed width: at the sheet's 20 x 20 grid, each decoded image is about 6 mm wide.
-GRID_WIDTH = 0.72 * PAGE_WIDTH
+# A grid's printed width: at the sheet's 20 x 20 grid, each decoded image is about 5.5 mm wide.
+GRID_WIDTH = 0.66 * PAGE_WIDTH
 
 
 def parts(ctx: Any) -> list[str]:

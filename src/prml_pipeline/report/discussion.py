@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from prml_pipeline.report.tables import markdown_table, number, word_list
+from prml_pipeline.report.tables import (
+    markdown_table,
+    number,
+    short_title,
+    unbroken,
+    word_list,
+)
 
 MEASURES = ("neg_elbo", "neg_iwae")
 
@@ -53,10 +59,11 @@ def comparison_table(pairs: Sequence[Sequence[str]], models: Mapping[str, Any],
         cells = [paired(per_image[a][m], per_image[b][m]) for m in MEASURES]
         verdict = ("A better" if cells[1]["mean"] < 0 else "B better") if cells[1]["real"] \
             else "within 2 SE"
-        rows.append((models[a]["title"], models[b]["title"],
+        rows.append((unbroken(short_title(models[a]["title"])),
+                     unbroken(short_title(models[b]["title"])),
                      f"{models[a]['epochs']} / {models[b]['epochs']}",
-                     *(f"{number(c['mean'], 2, sign=True)} ± {number(c['se'], 2)}"
-                       for c in cells), verdict))
+                     *(unbroken(f"{number(c['mean'], 2, sign=True)} ± {number(c['se'], 2)}")
+                       for c in cells), unbroken(verdict)))
     return markdown_table(["A", "B", "Epochs A / B", "A − B, −ELBO", "A − B, −IWAE",
                            "IWAE verdict"], rows, "lllrrl")
 

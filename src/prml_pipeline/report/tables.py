@@ -43,6 +43,12 @@ def number(value: float, digits: int = 2, sign: bool = False) -> str:
     return text.replace("-", MINUS)
 
 
+def short_title(title: str) -> str:
+    """A model's title without its layers, which tables give in a column of their own:
+    "Large VAE (300, 60, 10)" -> "Large VAE"."""
+    return title.split(" (")[0]
+
+
 def unbroken(text: str) -> str:
     """`text` with no-break spaces: a name that must not wrap inside a table cell."""
     return text.replace(" ", "\u00a0")
@@ -187,8 +193,9 @@ def seed_stats(values: Sequence[float]) -> dict[str, Any]:
 
 
 def fmt_stats(stats: Mapping[str, Any], digits: int = 2) -> str:
-    """mean ± standard error over test images; with several seeds also their spread."""
-    text = f"{number(stats['mean'], digits)} ± {number(stats['se'], digits)}"
+    """mean ± standard error over test images (one unbreakable piece); with several seeds
+    also their spread."""
+    text = unbroken(f"{number(stats['mean'], digits)} ± {number(stats['se'], digits)}")
     return text if stats.get("sd") is None else f"{text} (sd {number(stats['sd'], digits)})"
 
 
@@ -205,14 +212,14 @@ def vae_table(models: Mapping[str, Mapping[str, Any]],
     rows = []
     for name, model in models.items():
         row = summary[name]
-        rows.append((unbroken(model["title"]), "784-" + "-".join(map(str, model["hidden"])) + "-2",
-                     covariance(model), row["epochs"],
-                     fmt_stats(row["neg_elbo"]), fmt_stats(row["neg_iwae"]),
+        rows.append((unbroken(short_title(model["title"])),
+                     "784-" + "-".join(map(str, model["hidden"])) + "-2",
+                     row["epochs"], fmt_stats(row["neg_elbo"]), fmt_stats(row["neg_iwae"]),
                      f"{row['train_seconds']:.1f}", row["device"]))
-    return markdown_table(["Model", "Encoder", "Covariance", "Epochs",
-                           "Test −ELBO", f"Test −log p, IWAE K\u00a0=\u00a0{iwae_samples}",
+    return markdown_table(["Model", "Encoder", "Epochs", "Test −ELBO",
+                           f"Test −log p (IWAE, K\u00a0=\u00a0{iwae_samples})",
                            "Training time (s)", "Device"],
-                          rows, "lllrrrrl")
+                          rows, "llrrrrl")
 
 
 def provenance_table(rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> str:

@@ -24,6 +24,7 @@ from prml_pipeline.report.tables import (
     number_word,
     provenance_table,
     regression_values,
+    short_title,
     training_table,
     vae_table,
     word_list,
@@ -112,7 +113,7 @@ def vae_values(cfg: Mapping[str, Any], seeds: Sequence[int], summary: Mapping[st
         "grid_size": vae["grid_size"], "iwae_samples": vae["iwae_samples"],
         "n_seeds": len(seeds), "seeds": ", ".join(map(str, seeds)),
         "n_test": len(next(iter(per_image.values()))["neg_iwae"]),
-        "grid_refs": "[" + "; ".join(f"@fig:grid-{n}" for n in diagonal) + "]",
+        "grid_refs": "[" + "; ".join(f"@fig:vae_grids-{n}" for n in diagonal) + "]",
         "sentences": sentences, "models": list(per_model.values()),
         "diagonal": [per_model[n] for n in diagonal], "fullcov": per_model[full],
         "n_models": number_word(len(models)),
@@ -171,18 +172,18 @@ def provenance_rows(cfg: Mapping[str, Any], figures: Mapping[str, str], seeds: S
     models, experiments = cfg["models"], cfg["experiments"]
     figure_rows = {name: f"F{i}" for i, name in enumerate(figures, start=1)}
     numbers = [
-        ("fuel-gauge probabilities, Table 1", by_job[("fuel_gauge", None)]),
-        *((f"posterior of {experiments[e]['title']}, Table 2",
+        ("@tab:fuel", by_job[("fuel_gauge", None)]),
+        *((f"@tab:regression, {experiments[e]['title']}",
            by_job[("regression_experiment", e)]) for e in experiments),
-        *((f"mixing coefficients at $x_1 = {float(c['value']):g}$, Table 3",
+        *((f"@tab:conditionals, $x_1 = {float(c['value']):g}$",
            by_job[("mixture_conditional", f"{float(c['value']):g}")]) for c in conditionals),
-        *((f"−ELBO and −IWAE, {models[m]['title']}, seed {s}",
+        *((f"@tab:vae, {short_title(models[m]['title'])}, seed {s}",
            by_job[("iwae_bound", f"{m}/{s}")]) for m in models for s in seeds),
-        *((f"latent means, {models[m]['title']} (neighbour accuracy)",
+        *((f"neighbours in the latent space, {short_title(models[m]['title'])}",
            by_job[("encode_latents", m)]) for m in models),
     ]
-    rows = [(figure_rows[name], f"Figure: {name.replace('_', ' ')}", by_job[("figure", name)])
-            for name in figures]
+    # a figure's label in report/report.md is fig:<name>: the item cites it
+    rows = [(figure_rows[name], f"@fig:{name}", by_job[("figure", name)]) for name in figures]
     rows += [(f"N{i}", label, record) for i, (label, record) in enumerate(numbers, start=1)]
     return rows, figure_rows
 
