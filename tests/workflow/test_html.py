@@ -50,7 +50,7 @@ CHECK = """async () => {
       acceptNode: n => n.parentElement.closest('math') ? NodeFilter.FILTER_REJECT
                                                         : NodeFilter.FILTER_ACCEPT});
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      for (const match of node.data.matchAll(/\S+/g)) {
+      for (const match of node.data.matchAll(/\\S+/g)) {
         const range = document.createRange();
         range.setStart(node, match.index);
         range.setEnd(node, match.index + match[0].length);
@@ -71,7 +71,7 @@ CHECK = """async () => {
     && !(f.querySelector('img') || {src: ''}).src.startsWith('data:image/svg+xml')).length;
   // Numbers in tables print a true minus sign, never a hyphen.
   const hyphenMinus = [...document.querySelectorAll('td')].map(td => td.innerText)
-    .filter(text => /(^|[\s(,\[])-\d/.test(text));
+    .filter(text => /(^|[\\s(,\\[])-\\d/.test(text));
   // The running text: no contents, tables, code or bibliography.
   const prose = document.body.cloneNode(true);
   prose.querySelectorAll('nav, table, pre, #refs, script, style').forEach(e => e.remove());
