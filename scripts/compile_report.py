@@ -65,6 +65,12 @@ def html_header(css: Path, script: Path, folder: Path) -> Path:
     return header
 
 
+# Conditional independence, \Perp in the source: U+2AEB (which pandoc writes) is in no font
+# we embed, so the HTML draws it as two up tacks pulled together, as LaTeX does.
+PERP_MATHML = ('<mrow><mo lspace="0.28em" rspace="0">\u22a5</mo><mspace width="-0.55em">'
+               '</mspace><mo lspace="0" rspace="0.28em">\u22a5</mo></mrow>')
+
+
 def source_date(values: Path) -> str:
     """SOURCE_DATE_EPOCH for the PDF: the source revision's time from values.json."""
     epoch = json.loads(values.read_text())["meta"].get("epoch")
@@ -101,6 +107,8 @@ def main(smk):
             raise CompileError(f"pandoc {'.'.join(map(str, version))} failed with exit code "
                                f"{done.returncode} making {out}; its messages are in "
                                f"{smk.log[0]}")
+        if fmt == "html":
+            target.write_text(target.read_text().replace("<mo>\u2aeb</mo>", PERP_MATHML))
         tmp.write_bytes(target.read_bytes())
     return {"pandoc": {"path": pandoc, "version": ".".join(map(str, version))}}
 

@@ -281,7 +281,7 @@ def test_math_and_code_count_as_printed():
 
 
 def test_training_times_are_printed_in_utc():
-    assert tables.utc_time("2026-11-24T23:52:05+01:00") == "2026-11-24 22:52:05"
+    assert tables.utc_time("2026-11-24T23:52:05+01:00") == "2026\u201111\u201124\u00a022:52:05"
 
 
 def test_word_lists():

@@ -20,10 +20,12 @@ _COLUMN_PADDING_PT = 12.0
 
 
 def _printed(text: str) -> str:
-    """A cell roughly as printed: math without its markup (a command is one symbol), and
-    no code marks."""
+    """A cell roughly as printed: math without its markup (a command is one symbol), no code
+    marks, a labelled span as its text and a cross-reference as the words it becomes."""
     def math(match: re.Match[str]) -> str:
         return re.sub(r"[{}^_ ]", "", re.sub(r"\\[A-Za-z]+", "x", match.group(1)))
+    text = re.sub(r"\[([^\]]*)\]\{#[^}]*\}", r"\1", text)  # [F3]{#prov-f3} prints F3
+    text = re.sub(r"@(fig|tab|eq|sec):[\w.:-]*\w", "Figure 10", text)  # a reference's words
     return re.sub(r"\$([^$]*)\$", math, text).replace("`", "")
 
 
@@ -50,8 +52,9 @@ def short_title(title: str) -> str:
 
 
 def unbroken(text: str) -> str:
-    """`text` with no-break spaces: a name that must not wrap inside a table cell."""
-    return text.replace(" ", "\u00a0")
+    """`text` with no-break spaces and hyphens: a name or value that must not wrap inside a
+    table cell (browsers and LaTeX break lines after a hyphen)."""
+    return text.replace(" ", "\u00a0").replace("-", "\u2011")
 
 
 def column_widths(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
@@ -213,7 +216,7 @@ def vae_table(models: Mapping[str, Mapping[str, Any]],
     for name, model in models.items():
         row = summary[name]
         rows.append((unbroken(short_title(model["title"])),
-                     "784-" + "-".join(map(str, model["hidden"])) + "-2",
+                     unbroken("784-" + "-".join(map(str, model["hidden"])) + "-2"),
                      row["epochs"], fmt_stats(row["neg_elbo"]), fmt_stats(row["neg_iwae"]),
                      f"{row['train_seconds']:.1f}", row["device"]))
     return markdown_table(["Model", "Encoder", "Epochs", "Test −ELBO",
@@ -251,8 +254,10 @@ def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int]
 
 
 def utc_time(timestamp: str) -> str:
-    """An ISO 8601 time as the tables print it, in UTC to the second: 2026-01-01 00:00:00."""
-    return datetime.fromisoformat(timestamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """An ISO 8601 time as the tables print it, in UTC to the second, never wrapped:
+    2026-01-01 00:00:00 (with no-break hyphens and space)."""
+    return unbroken(datetime.fromisoformat(timestamp).astimezone(UTC)
+                    .strftime("%Y-%m-%d %H:%M:%S"))
 
 
 def number_word(count: int) -> str:

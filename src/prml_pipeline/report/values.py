@@ -26,6 +26,7 @@ from prml_pipeline.report.tables import (
     regression_values,
     short_title,
     training_table,
+    unbroken,
     vae_table,
     word_list,
 )
@@ -177,9 +178,9 @@ def provenance_rows(cfg: Mapping[str, Any], figures: Mapping[str, str], seeds: S
            by_job[("regression_experiment", e)]) for e in experiments),
         *((f"@tab:conditionals, $x_1 = {float(c['value']):g}$",
            by_job[("mixture_conditional", f"{float(c['value']):g}")]) for c in conditionals),
-        *((f"@tab:vae, {short_title(models[m]['title'])}, seed {s}",
+        *((f"@tab:vae, {unbroken(short_title(models[m]['title']))}, seed {s}",
            by_job[("iwae_bound", f"{m}/{s}")]) for m in models for s in seeds),
-        *((f"neighbours in the latent space, {short_title(models[m]['title'])}",
+        *((f"neighbours in the latent space, {unbroken(short_title(models[m]['title']))}",
            by_job[("encode_latents", m)]) for m in models),
     ]
     # a figure's label in report/report.md is fig:<name>: the item cites it
