@@ -74,7 +74,8 @@ CHECK = """async () => {
     .filter(text => /(^|[\\s(,\\[])-\\d/.test(text));
   // The running text: no contents, tables, code or bibliography.
   const prose = document.body.cloneNode(true);
-  prose.querySelectorAll('nav, table, pre, #refs, script, style').forEach(e => e.remove());
+  prose.querySelectorAll('nav, table, pre, #refs, script, style, annotation')
+    .forEach(e => e.remove());
   return {
     prose: prose.innerText,
     brokenWords: brokenWords.slice(0, 10),
