@@ -9,9 +9,9 @@ one bracket, `[@fig:a; @fig:b]`, read "Figures 6 and 7". A number may carry a le
 (`number=7a`: Figure 7a; the next unlettered figure is 8). Other citations are left to
 citeproc, which runs after this filter. An unknown label stops the build, naming it.
 
-In the PDF, a table shorter than a page is never split (\Needspace before it asks for its
-height, or a new page), and figures stay in the subsection that shows them (\FloatBarrier
-before each heading).
+In the PDF, a table shorter than a page becomes a float (a table at the top of a page, never
+split; a longer one stays a longtable), and figures and tables stay in the subsection that
+shows them (\FloatBarrier before each heading).
 ]]
 
 local KINDS = {
@@ -129,11 +129,36 @@ local function number_table(tbl)
   end
   tbl.caption.long = {pandoc.Plain(content)}
   if not latex then return tbl end
-  -- Room for the whole table (rows of up to two lines, head and caption), else a new page.
   local rows = 0
   for _, body in ipairs(tbl.bodies) do rows = rows + #body.body end
-  if 2 * rows + 8 > 45 then return tbl end  -- longer than a page: it may split
-  return {pandoc.RawBlock("latex", "\\Needspace{" .. (2 * rows + 8) .. "\\baselineskip}"), tbl}
+  if 2 * rows + 8 > 45 then return tbl end  -- longer than a page: a longtable, which splits
+  return pandoc.RawBlock("latex", table_float(pandoc.write(pandoc.Pandoc({tbl}), "latex")))
+end
+
+-- A table shorter than a page as a float (LaTeX's table at the top of a page, never split)
+-- instead of pandoc's longtable: the same columns, rows and caption, its head once.
+function table_float(longtable)
+  local function cut(text, from, to)
+    local i = text:find(from, 1, true)
+    local _, j = text:find(to, i or 1, true)
+    if not i or not j then return text end
+    return text:sub(1, i - 1) .. text:sub(j + 1)
+  end
+  local text = longtable
+  local cap_start = text:find("\\caption{", 1, true)
+  local _, cap_end = text:find("}\\tabularnewline", cap_start, true)
+  local caption = text:sub(cap_start, cap_end - #"\\tabularnewline")
+  text = text:sub(1, cap_start - 1) .. text:sub(cap_end + 1)
+  text = cut(text, "\\endfirsthead", "\\endhead")           -- the head repeated on new pages
+  text = cut(text, "\\bottomrule\\noalign{}\n\\endlastfoot", "\\endlastfoot")  -- pandoc 3
+  text = text:gsub("\\begin{longtable}%[[^%]]*%]", "\\begin{tabular}")
+  if not text:find("\\bottomrule", 1, true) then
+    text = text:gsub("\\end{longtable}", "\\bottomrule\n\\end{longtable}")
+  end
+  text = text:gsub("\\end{longtable}", "\\end{tabular}")
+  text = text:gsub("\n%s*\n", "\n"):gsub("\n%s*\n", "\n")  -- no paragraph inside tabular
+  return "\\begin{table}[tp]\n\\centering\\footnotesize\n" .. caption .. "\n" .. text ..
+         "\\end{table}"
 end
 
 local function barrier(h)
