@@ -246,7 +246,7 @@ def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int]
         for seed in seeds:
             record = records[f"{name}/{seed}"]
             machine = record["machine"]
-            rows.append((model["title"], seed, machine["host"],
+            rows.append((unbroken(model["title"]), seed, machine["host"],
                          machine.get("slurm_job_id") or "none", runinfo[(name, seed)]["device"],
                          machine["threads"], utc_time(record["time"]["start"])))
     return markdown_table(["Model", "Seed", "Host", "SLURM job", "Device", "Threads",
