@@ -31,7 +31,7 @@ def plot_latent_grid(images: np.ndarray, path: PathLike, dpi: int, title: str) -
     """One model's decoder outputs on the latent grid, images (g*g, h, w) in [0, 1]."""
     fig, ax = pyplot().subplots(layout="compressed", figsize=(GRID_WIDTH, GRID_WIDTH + 0.3))
     draw_grid(ax, images)
-    ax.set_title(f"{title}: decoded images on the latent quantile grid")
+    ax.set_title(f"{title}\ndecoded images on the latent quantile grid")
     save_figure(fig, path, dpi)
 
 
