@@ -128,10 +128,15 @@ local function number_table(tbl)
     tbl.identifier = id
   end
   tbl.caption.long = {pandoc.Plain(content)}
-  if not latex then return tbl end
+  return tbl
+end
+
+-- Last pass (references inside are links by now): a short table becomes a LaTeX float.
+local function float_short_table(tbl)
+  if not latex then return nil end
   local rows = 0
   for _, body in ipairs(tbl.bodies) do rows = rows + #body.body end
-  if 2 * rows + 8 > 45 then return tbl end  -- longer than a page: a longtable, which splits
+  if 2 * rows + 8 > 45 then return nil end  -- longer than a page: a longtable, which splits
   return pandoc.RawBlock("latex", table_float(pandoc.write(pandoc.Pandoc({tbl}), "latex")))
 end
 
@@ -243,4 +248,5 @@ return {
   {Header = barrier},
   {Para = function(para) return number_figure2(para) or number_equation(para) end},
   {Cite = resolve},
+  {Table = float_short_table},
 }

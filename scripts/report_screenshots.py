@@ -3,8 +3,9 @@
     python scripts/report_screenshots.py [results/report] [docs/images]   (make screenshots)
 
 Writes report-page.png (the PDF page that shows Figure 6, at 100 dpi, from pdftoppm) and
-report-phone.png (the top of the HTML in headless chromium, 390 px wide at twice the pixel
-density, as a phone shows it). Needs poppler-utils, chromium and playwright (make setup).
+report-phone.png (the HTML's VAE results, from Figure 6 on, in headless chromium, 390 px
+wide at twice the pixel density, as a phone shows it). Needs poppler-utils, chromium and
+playwright (make setup).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import tempfile
 from pathlib import Path
 
 PHONE = {"width": 390, "height": 844}
+# What the phone picture shows: the VAE results, from Figure 6 on.
+FIGURE = "fig:vae_latents"
 
 
 def page_showing(pdf: Path, caption: str) -> int:
@@ -51,6 +54,12 @@ def phone(html: Path, out: Path) -> None:
         page.goto(html.resolve().as_uri())
         page.wait_for_load_state("load")
         page.evaluate("document.fonts.ready")
+        # the results: a figure, its caption and the start of a table
+        page.evaluate(f"""(() => {{
+            const target = document.getElementById({FIGURE!r});
+            if (target) window.scrollTo(0, (target.closest('figure') || target)
+                                              .getBoundingClientRect().top + scrollY - 16);
+        }})()""")
         page.screenshot(path=str(out))
         browser.close()
     print(f"{out}: {html} at {PHONE['width']} px")
