@@ -38,6 +38,10 @@ def _contours(ax: Any, x: np.ndarray, y: np.ndarray, values: np.ndarray, *, xlab
 
     With `vlim`, values outside it are drawn in the end colours and the colourbar's arrows
     say so."""
+    # At most about 100 points a side: smooth enough at printed size, and the vector file
+    # (each band a path) stays small.
+    step = max(1, len(x) // 100)
+    x, y, values = x[::step], y[::step], values[::step, ::step]
     lo, hi = (float(np.min(values)), float(np.max(values))) if vlim is None else vlim
     levels = np.linspace(lo, hi, _LEVELS + 1)
     from matplotlib.ticker import MaxNLocator
@@ -53,7 +57,7 @@ def _contours(ax: Any, x: np.ndarray, y: np.ndarray, values: np.ndarray, *, xlab
     ax.set_title(title)
 
 
-def posterior_close_up(mean: np.ndarray, cov: np.ndarray, points: int = 121
+def posterior_close_up(mean: np.ndarray, cov: np.ndarray, points: int = 81
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The Gaussian log posterior ln N(theta; mean, cov) on a square around the mean, four
     of its largest standard deviations each way: axes (theta_1, theta_0) and values[i, j] at
