@@ -243,7 +243,47 @@ local function resolve(cite)
   return out
 end
 
+-- pandoc 2's MathML makes every bracket stretchy, and Chromium then sets "p(x)" as
+-- "p ( x )". A bracket written {(} is not stretchy: in the HTML made by pandoc 2, plain
+-- brackets become that, while those after \left, \right or \big... still stretch.
+local SIZED = {left = true, right = true, big = true, Big = true, bigg = true, Bigg = true,
+               bigl = true, bigr = true, Bigl = true, Bigr = true, biggl = true,
+               biggr = true, Biggl = true, Biggr = true}
+
+local function tight_brackets(math)
+  local tex, out, i = math.text, {}, 1
+  while i <= #tex do
+    local c = tex:sub(i, i)
+    if c == "\\" then
+      local name = tex:match("^%a+", i + 1)
+      if name then
+        out[#out + 1] = "\\" .. name
+        i = i + 1 + #name
+        if SIZED[name] then  -- its delimiter, as written
+          local space = tex:match("^%s*", i)
+          out[#out + 1] = space .. tex:sub(i + #space, i + #space)
+          i = i + #space + 1
+        end
+      else
+        out[#out + 1] = tex:sub(i, i + 1)  -- an escaped character: \{, \|, \,
+        i = i + 2
+      end
+    elseif c == "(" or c == ")" or c == "[" or c == "]" then
+      out[#out + 1] = "{" .. c .. "}"
+      i = i + 1
+    else
+      out[#out + 1] = c
+      i = i + 1
+    end
+  end
+  math.text = table.concat(out)
+  return math
+end
+
+local old_mathml = not latex and PANDOC_VERSION < {3}
+
 return {
+  {Math = old_mathml and tight_brackets or nil},
   {Header = number_header, Figure = number_figure3, Table = number_table},
   {Header = barrier},
   {Para = function(para) return number_figure2(para) or number_equation(para) end},
