@@ -10,7 +10,7 @@ from prml_pipeline.runs.harness import git_state, run_step
 
 def source_time(directory: str, sources: list[str]) -> int:
     """The report's date, as seconds since 1970: the commit's time, or outside a git
-    checkout the newest modification of the report's sources (never the run's clock)."""
+    checkout the newest modification of this job's code (never the run's clock)."""
     try:
         return int(subprocess.run(["git", "-C", directory, "show", "-s", "--format=%ct", "HEAD"],
                                   capture_output=True, text=True, check=True,
@@ -23,7 +23,7 @@ def main(smk):
     cfg = smk.params.cfg
     runs = [(model, seed) for model in cfg["models"] for seed in smk.params.seeds]
     code = {**git_state(str(smk.scriptdir)),
-            "time": source_time(str(smk.scriptdir), list(smk.input.sources))}
+            "time": source_time(str(smk.scriptdir), list(smk.input.code))}
     values = report_values(
         cfg,
         figures=dict(zip(smk.params.figures, smk.input.figures, strict=True)),

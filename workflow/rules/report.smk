@@ -12,8 +12,6 @@ rule report_values:
         latents=[f"results/vae/{m}/latents.npz" for m in MODELS],
         figures=[figure_path(name) for name in FIGURES],
         records=upstream_records,
-        # the report's date is its source's commit time (or, outside git, their newest edit)
-        sources=[str(ROOT / "report" / "report.md"), str(ROOT / "report" / "metadata.yaml")],
         code=code_inputs("scripts/report_values.py"),
     output:
         json=report(
