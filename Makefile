@@ -19,7 +19,7 @@ CORES ?= all
 DATASET ?= mnist
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup system-packages setup-cluster report quick test test-cluster lint bench bench-compile audit \
+.PHONY: setup system-packages setup-cluster report quick screenshots test test-cluster lint bench bench-compile audit \
 	compare bundle unbundle crate clean
 
 setup: $(STAMP)
@@ -62,6 +62,11 @@ quick: DATASET = fashion-mnist
 quick: setup
 	$(BIN)/snakemake --cores $(CORES) --cache --configfile config/quick.yaml \
 		--config dataset=$(DATASET) $(SNAKEMAKE_ARGS)
+
+# The README's pictures of the report: a PDF page and the HTML at phone width
+# (docs/images/report-page.png, report-phone.png), from the built report.
+screenshots: setup
+	$(BIN)/python scripts/report_screenshots.py results/report docs/images
 
 lint: setup
 	$(BIN)/ruff check src scripts tests benchmarks

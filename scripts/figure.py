@@ -7,10 +7,12 @@ import importlib.util
 
 from prml_pipeline.runs.harness import run_step
 
-MODULE = f"prml_pipeline.figures.{snakemake.wildcards.name}"
+# A part of a figure (vae_grids-small) is drawn by its module (vae_grids).
+MODULE = f"prml_pipeline.figures.{snakemake.wildcards.name.split('-')[0]}"
 
 
 def main(smk):
+    # Writes the PNG and, beside it, the PDF and SVG (the rule's other outputs).
     importlib.import_module(MODULE).draw(smk.input, smk.params.cfg, smk.output.png)
 
 

@@ -255,7 +255,8 @@ def copy_run(tiny_run, name):
 DETERMINISTIC = ("results/data/**/*", "results/bayesnet/*.json", "results/regression/*.npz",
                  "results/mixture/*.npz", "results/vae/*/seed42/weights.pt",
                  "results/vae/*/seed42/metrics.json", "results/vae/*/seed42/iwae.json",
-                 "results/vae/*/*.npz", "results/figures/*.png")
+                 "results/vae/*/seed42/iwae_per_image.npz", "results/vae/*/*.npz",
+                 "results/figures/*.png", "results/figures/*.pdf", "results/figures/*.svg")
 REPORT_CHAIN = {("report_values", ""), ("render_report", ""), ("report_html", ""),
                 ("report_pdf", ""), ("all", "")}
 

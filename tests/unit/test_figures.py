@@ -1,4 +1,5 @@
-"""Figures are valid, non-blank PNGs, oriented as the sheet, byte-identical across processes."""
+"""Figures are valid, non-blank PNGs with vector PDF and SVG beside them, oriented as the
+sheet, byte-identical across processes."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ def regression_experiment(title: str, n: int = 41) -> dict:
         "axis": axis,
         "log_posterior": -((theta0 + 1) ** 2 + (theta1 - 1) ** 2) * 4 + 1.5,
         "predictive_variance": 0.1 + 0.05 * (theta0**2 + theta1**2),
+        "post_mean": np.array([-1.0, 1.0]),
+        "post_cov": np.array([[0.01, -0.004], [-0.004, 0.02]]),
     }
 
 
@@ -82,9 +85,10 @@ def test_regression_png_and_orientation(tmp_path: Path) -> None:
     exp["log_posterior"] = np.where((theta0 > 0) & (theta1 < 0), 5.0, -5.0)
     regression.plot_regression([exp], tmp_path / "fig3.png", DPI)
     pixels = read_png(tmp_path / "fig3.png", (120, 300))[..., :3]
-    left = pixels[:, : pixels.shape[1] // 2]
-    yellow = np.argwhere(np.all(np.abs(left - plt.get_cmap("viridis")(1.0)[:3]) < 0.05, axis=-1))
-    purple = np.argwhere(np.all(np.abs(left - plt.get_cmap("viridis")(0.0)[:3]) < 0.05, axis=-1))
+    left = pixels[:, : pixels.shape[1] // 3]  # the sheet's view (the close-up is beside it)
+    # filled contours: the top and bottom bands, near the colour map's ends
+    yellow = np.argwhere(np.all(np.abs(left - plt.get_cmap("viridis")(1.0)[:3]) < 0.1, axis=-1))
+    purple = np.argwhere(np.all(np.abs(left - plt.get_cmap("viridis")(0.0)[:3]) < 0.1, axis=-1))
     assert len(yellow) > 100 and len(purple) > 300
     assert yellow[:, 0].mean() < purple[:, 0].mean()  # higher up (smaller row index)
     assert yellow[:, 1].mean() < purple[:, 1].mean()  # further left
@@ -126,20 +130,49 @@ def test_latents_reject_mismatched_labels(tmp_path: Path) -> None:
         vae_latents.plot_latents([panel], tmp_path / "fig6.png", DPI)
 
 
-def test_latent_grids_png(tmp_path: Path) -> None:
-    panels = [{"title": "Small", "images": digit_grid()},
-              {"title": "Large", "images": digit_grid()[::-1]}]
-    vae_grids.plot_latent_grids(panels, tmp_path / "fig7.png", DPI)
-    pixels = read_png(tmp_path / "fig7.png", (150, 380))
-    # The sheet's dark backdrop frames the grids.
-    assert np.allclose(pixels[0, 0, :3], [2 / 255, 4 / 255, 25 / 255], atol=1 / 255)
+def test_latent_grid_is_grayscale_at_native_resolution(tmp_path: Path) -> None:
+    vae_grids.plot_latent_grid(digit_grid(), tmp_path / "fig7.png", DPI, title="Small")
+    pixels = read_png(tmp_path / "fig7.png", (150, 150))
+    assert np.allclose(pixels[..., 0], pixels[..., 1]) and np.allclose(pixels[..., 1],
+                                                                      pixels[..., 2])
+    # The vector files embed the 4 x 4 grid of 28-pixel images as one 112-pixel image, drawn
+    # without smoothing.
+    svg = (tmp_path / "fig7.svg").read_text()
+    assert svg.count("<image ") == 1
+    assert "image-rendering:pixelated" in svg.replace(" ", "")
+    pdf = (tmp_path / "fig7.pdf").read_bytes()
+    assert b"/Width 112" in pdf and b"/Height 112" in pdf
+    # A grid is about 4.7 in wide: at the sheet's 20 x 20, each image prints over 5 mm wide.
+    assert 20 * 5.0 / 25.4 < vae_grids.GRID_WIDTH < style.PAGE_WIDTH
+
+
+def test_latent_figures_share_axes_and_clip_nothing(tmp_path: Path) -> None:
+    near, far = latent_panel("Small"), latent_panel("Full")
+    far["latents"] = far["latents"] * 4  # one model's means spread much further
+    limit = _panels.common_limit(near["latents"], far["latents"])
+    assert limit >= np.abs(far["latents"]).max() and limit % 0.5 == 0
+    vae_latents.plot_latents([near], tmp_path / "fig6.png", DPI, limits=limit)
+    with pytest.raises(ValueError, match=r"latent means lie outside the axes"):
+        vae_latents.plot_latents([far], tmp_path / "cut.png", DPI, limits=3.0)
 
 
 def test_full_covariance_png(tmp_path: Path) -> None:
     panel = latent_panel("unused", n=300)
-    vae_fullcov.plot_full_covariance(panel["latents"] * 3, panel["labels"], digit_grid(),
-                                  tmp_path / "fullcov.png", DPI)
-    read_png(tmp_path / "fullcov.png", (150, 380))
+    latents = panel["latents"] * 3
+    vae_fullcov.plot_full_covariance(latents, panel["labels"], tmp_path / "fullcov.png", DPI,
+                                     limits=_panels.common_limit(latents))
+    read_png(tmp_path / "fullcov.png", (150, 200))
+
+
+def test_regression_close_up_shows_the_posterior() -> None:
+    mean, cov = np.array([-1.0, 1.0]), np.array([[0.01, -0.004], [-0.004, 0.02]])
+    xs, ys, log_density = regression.posterior_close_up(mean, cov, points=81)
+    # centred on the mean (theta_1 across, theta_0 up), four largest sd each way
+    assert xs[40] == pytest.approx(1.0) and ys[40] == pytest.approx(-1.0)
+    assert xs[-1] - xs[0] == pytest.approx(8 * np.sqrt(0.02))
+    peak = np.unravel_index(np.argmax(log_density), log_density.shape)
+    assert peak == (40, 40)
+    assert log_density.max() == pytest.approx(-0.5 * np.log(np.linalg.det(2 * np.pi * cov)))
 
 
 def test_compose_grid_follows_sheet_order() -> None:
@@ -166,8 +199,11 @@ def test_save_figure_is_atomic_and_closes(tmp_path: Path) -> None:
     ax.plot([0, 1], [1, 0])
     style.save_figure(fig, tmp_path / "line.png", DPI)
     assert not plt.fignum_exists(fig.number)
-    assert [p.name for p in tmp_path.iterdir()] == ["line.png"]  # no temp file left behind
-    with pytest.raises(ValueError, match="PNG only"):
+    # PNG, and vector PDF and SVG beside it; no temp file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["line.pdf", "line.png", "line.svg"]
+    assert (tmp_path / "line.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "<svg" in (tmp_path / "line.svg").read_text()
+    with pytest.raises(ValueError, match="save_figure takes the PNG's path"):
         style.save_figure(plt.figure(), tmp_path / "line.pdf", DPI)
 
 
@@ -206,7 +242,10 @@ def test_figures_are_byte_identical_across_processes(tmp_path: Path) -> None:
     for hash_seed, *rc_values in (("1", "7", "gray", "s"), ("2", "15", "magma", "^")):
         out = tmp_path / f"run{hash_seed}"
         out.mkdir()
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        # this checkout's package, as in the test process
+        source = str(Path(style.__file__).parents[2])
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed,
+               "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
         runs.append((out, subprocess.Popen(
             [sys.executable, "-c", RENDER_SCRIPT, str(out), str(Path(__file__).parent), *rc_values],
             env=env, stderr=subprocess.PIPE, text=True,
@@ -216,11 +255,14 @@ def test_figures_are_byte_identical_across_processes(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
     (first, _), (second, _) = runs
     names = sorted(p.name for p in first.iterdir())
-    assert names == ["latents.png", "line.png", "regression.png"]
+    assert names == [f"{stem}.{fmt}" for stem in ("latents", "line", "regression")
+                     for fmt in ("pdf", "png", "svg")]
     for name in names:
         digest = [hashlib.sha256((d / name).read_bytes()).hexdigest() for d in (first, second)]
         assert digest[0] == digest[1], name
-        assert b"Software" not in (first / name).read_bytes()  # no version stamp
+        data = (first / name).read_bytes()
+        # no version stamp, no date
+        assert b"Software" not in data and b"CreationDate" not in data and b"<dc:date>" not in data
 
 
 def test_latent_legend_names_the_classes() -> None:

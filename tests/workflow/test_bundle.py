@@ -16,7 +16,8 @@ from prml_pipeline.runs import bundle
 pytestmark = pytest.mark.slow
 
 FIGURES = ("markov_blanket", "regression", "mixture_samples", "mixture_conditionals",
-           "vae_latents", "vae_grids", "vae_fullcov")
+           "vae_latents", "vae_grids-small", "vae_grids-medium", "vae_grids-large",
+           "vae_grids-fullcov", "vae_fullcov")
 
 
 def test_bundle_round_trip_into_a_fresh_workspace(tiny_server, tmp_path):

@@ -213,5 +213,9 @@ def test_compare_two_runs_differing_in_one_setting(tiny_run, tmp_path):
     assert "- `vae/large/seed42/weights.pt`" not in text
     assert "- `figures/vae_latents.png`" in text and "- `figures/regression.png`" not in text
     page = out.read_text()
-    assert page.count("data:image/png;base64,") == 2  # vae_latents and vae_grids, side by side
+    # the figures drawn from the medium model: its latents and its grid, and Fig. 8 when
+    # the axes it shares with them moved
+    assert "- `figures/vae_grids-medium.png`" in text
+    fullcov = "- `figures/vae_fullcov.png`" in text
+    assert page.count("data:image/png;base64,") == 2 + fullcov
     assert "vae.medium.neg_elbo" in page

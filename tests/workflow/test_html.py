@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,7 +43,48 @@ CHECK = """async () => {
   const images = [...document.images];
   const maths = [...document.querySelectorAll('math')];
   const items = [...document.querySelectorAll('ol > li')];
+  // A word (a run of non-space characters) of a table cell laid out on more than one line.
+  const brokenWords = [];
+  for (const cell of document.querySelectorAll('td, th')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT, {
+      acceptNode: n => n.parentElement.closest('math') ? NodeFilter.FILTER_REJECT
+                                                        : NodeFilter.FILTER_ACCEPT});
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                .map(r => Math.round(r.top)));
+        if (lines.size > 1) brokenWords.push(match[0]);
+      }
+    }
+  }
+  // Every figure and table is the target of at least one link in the text.
+  const targets = new Set([...document.querySelectorAll('a[href^="#"]')]
+                          .map(a => decodeURIComponent(a.getAttribute('href').slice(1))));
+  const figures = [...document.querySelectorAll('figure')].map(f =>
+    f.id || (f.querySelector('[id]') || {}).id || '(no id)');
+  const tables = [...document.querySelectorAll('table')].map(t => t.id || '(no id)');
+  // Plots are vector: each figure an SVG (an embedded image or inline).
+  const raster = [...document.querySelectorAll('figure')].filter(f => !f.querySelector('svg')
+    && !(f.querySelector('img') || {src: ''}).src.startsWith('data:image/svg+xml')).length;
+  // Numbers in tables print a true minus sign, never a hyphen.
+  const hyphenMinus = [...document.querySelectorAll('td')].map(td => td.innerText)
+    .filter(text => /(^|[\\s(,\\[])-\\d/.test(text));
+  // The running text: no contents, tables, code or bibliography.
+  const prose = document.body.cloneNode(true);
+  prose.querySelectorAll('nav, table, pre, #refs, script, style, annotation')
+    .forEach(e => e.remove());
   return {
+    prose: prose.innerText,
+    brokenWords: brokenWords.slice(0, 10),
+    uncited: [...figures, ...tables].filter(id => !targets.has(id)),
+    figures: figures.length, tables: tables.length, raster,
+    hyphenMinus: hyphenMinus.slice(0, 5),
+    references: document.querySelectorAll('#refs .csl-entry').length,
+    citationLinks: document.querySelectorAll('a[href^="#ref-"]').length,
+    toc: getComputedStyle(document.querySelector('nav#TOC')).position,
     pageWidth: document.documentElement.scrollWidth, width,
     overflowing: overflowing.slice(0, 5),
     images: images.length,
@@ -57,6 +101,9 @@ CHECK = """async () => {
                              && getComputedStyle(li).overflowX !== 'visible').length,
     labels: [...new Set(items.map(li => getComputedStyle(li, '::marker').content))],
     mathFont: getComputedStyle(maths[0]).fontFamily,
+    // Display math is set at full size, in aligned environments too (no script-size fractions).
+    fullSizeFractions: [...document.querySelectorAll('math[display="block"] mtd')]
+      .every(cell => getComputedStyle(cell).mathStyle === 'normal'),
     mathFontLoaded: document.fonts.check('16px "Latin Modern Math"'),
   };
 }"""
@@ -95,20 +142,73 @@ def look_at(report: Path, width: int, screenshot: str) -> dict:
 def assert_reads_well(result: dict, width: int) -> None:
     assert result["pageWidth"] <= width, result["overflowing"]
     assert result["overflowing"] == []
-    assert result["images"] == 7 and result["broken"] == [] and result["shrunk"] == []
+    # Figures 1, 3 to 6, 7a to 7c, 8a and 8b, all vector graphics
+    assert result["figures"] == 10 and result["raster"] == 0
+    assert result["broken"] == [] and result["shrunk"] == []
+    assert result["brokenWords"] == []
+    assert result["uncited"] == [] and result["tables"] == 7
+    assert result["hyphenMinus"] == []
+    assert result["references"] >= 4 and result["citationLinks"] >= 5
+    # the contents beside the text on a wide screen, above it on a phone
+    assert result["toc"] == ("fixed" if width >= 1120 else "static")
     assert result["maths"] > 100 and result["emptyMath"] == 0
     # The lettered and numbered lists of the derivations show (a) and (iii), as cited.
     assert result["items"] >= 10 and result["unlabelled"] == 0
     assert sorted(result["labels"]) == ['"(" counter(list-item, lower-alpha) ") "',
                                         '"(" counter(list-item, lower-roman) ") "']
     assert result["mathFont"].startswith('"Latin Modern Math"')
+    assert result["fullSizeFractions"]
     assert result["mathFontLoaded"]
 
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_html_report_fits_the_window_and_draws_every_figure_and_formula(tiny_run, width):
     report = tiny_run[0] / "results/report/report.html"
-    assert_reads_well(look_at(report, width, f"report-{width}px.png"), width)
+    result = look_at(report, width, f"report-{width}px.png")
+    assert_reads_well(result, width)
+    if width == 1280:
+        assert_no_sentence_repeats(result["prose"])
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of running text: split after . ! ? before a capital, a digit or a
+    bracket; short pieces (list labels, "blocked.") are not sentences."""
+    pieces = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])", " ".join(text.split()))
+    return [piece for piece in pieces if len(piece) >= 30]
+
+
+def assert_no_sentence_repeats(text: str) -> None:
+    found = sentences(text)
+    assert len(found) > 150
+    starts = Counter(sentence[:60] for sentence in found)
+    assert [start for start, count in starts.items() if count > 1] == []
+
+
+def test_the_repetition_check_finds_a_repeated_frame():
+    frame = ("With a single seed per model there is no seed-to-seed spread to judge it by, so "
+             "whether the {} beats the {} stays open.")
+    text = "First sentence of the text here. " + frame.format("A", "B") + " " + frame.format(
+        "C", "D")
+    with pytest.raises(AssertionError):
+        assert_no_sentence_repeats(text * 60)
+    assert len(sentences(text)) == 3
+
+
+def test_the_pdf_carries_the_source_date_and_a_title_block(tiny_run):
+    report = tiny_run[0] / "results/report"
+    info = subprocess.run(["pdfinfo", str(report / "report.pdf")], capture_output=True,
+                          text=True, check=True).stdout
+    created = re.search(r"CreationDate:\s+(.*)", info).group(1)
+    epoch = json.loads((report / "values.json").read_text())["meta"]["epoch"]
+    year = datetime.fromtimestamp(epoch, UTC).year
+    assert "1970" not in created and str(year) in created, created
+    text = subprocess.run(["pdftotext", str(report / "report.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    first_page = text.split("\f")[0]
+    assert "Abstract" in first_page and "The prml-pipeline authors" in first_page
+    # every cross-reference resolved, in tables' captions too; the references listed
+    assert re.findall(r"@(?:fig|tab|eq|sec):\S+", text) == []
+    assert "Importance Weighted Autoencoders" in text and "References" in text
 
 
 def pandoc3() -> str | None:

@@ -85,7 +85,7 @@ def test_figures_lost_in_an_interrupted_forcerun_are_remade(tiny_run, tmp_path):
     workdir, snakefile, configs = copy_run(tiny_run, tmp_path.name)
     # What an interrupted `--forcerun figure` leaves: some figures deleted, records kept,
     # and the weights of one model gone the same way.
-    lost = ["results/figures/vae_grids.png", "results/figures/regression.png",
+    lost = ["results/figures/vae_grids-small.png", "results/figures/regression.svg",
             "results/vae/small/seed42/weights.pt"]
     for path in lost:
         (workdir / path).unlink()

@@ -39,8 +39,10 @@ def test_report_holds_computed_numbers_and_every_figure(tiny_run):
         assert number in html, f"{number} missing from the HTML"
     assert "{{" not in text and "{{" not in html
     assert "<math" in html, "math is not rendered as MathML"
-    assert html.count("data:image/png;base64") >= 7, "figures are not embedded in the HTML"
-    assert "Made by src/prml_pipeline/figures/regression.py" in text.replace("\n", " ")
+    # every figure embedded as vector graphics (pandoc 2: an SVG data URL, 3: inline SVG)
+    svgs = html.count("data:image/svg+xml") + html.count("<svg")
+    assert svgs >= 10, "figures are not embedded in the HTML"
+    assert "figures/regression.py" in text  # its row of the provenance table
     pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
     assert int(re.search(r"Pages:\s+(\d+)", pages).group(1)) >= 8
 
@@ -63,15 +65,16 @@ def test_changing_one_models_epochs_reruns_only_that_model(tiny_run, tmp_path):
         ("train_vae", "model=medium, seed=42"), ("iwae_bound", "model=medium, seed=42"),
         ("encode_latents", "model=medium"),
         ("decode_grid", "model=medium"), ("figure", "name=vae_latents"),
-        ("figure", "name=vae_grids")}
+        # Fig. 8 shares Fig. 6's axes, chosen from every model's latents
+        ("figure", "name=vae_fullcov"), ("figure", "name=vae_grids-medium")}
 
 
 def test_changing_a_plot_setting_redraws_only_that_figure(tiny_run, tmp_path):
     workdir, snakefile, configs = tiny_run
     change = tmp_path / "change.yaml"
-    change.write_text(yaml.safe_dump({"plots": {"latent_limit": 4}}))
+    change.write_text(yaml.safe_dump({"plots": {"conditional_xlim": [-3, 8]}}))
     jobs = planned_jobs(workdir, snakefile, (*configs, change))
-    assert set(jobs) == REPORT_CHAIN | {("figure", "name=vae_latents")}
+    assert set(jobs) == REPORT_CHAIN | {("figure", "name=mixture_conditionals")}
 
 
 def test_changing_where_data_comes_from_reruns_nothing(tiny_run, tmp_path):
@@ -120,12 +123,15 @@ def test_editing_the_model_retrains_and_editing_the_style_redraws_every_figure(t
     rules = Counter(rule for rule, _ in model.elements())
     assert rules["train_vae"] == 4 and rules["iwae_bound"] == 4
     assert {key for key in model if key[0] == "figure"} == {
-        ("figure", f"name={name}") for name in ("vae_latents", "vae_grids", "vae_fullcov")}
+        ("figure", f"name={name}") for name in ("vae_latents", "vae_fullcov", "vae_grids-small",
+                                                 "vae_grids-medium", "vae_grids-large",
+                                                 "vae_grids-fullcov")}
     style = planned_after_edits(workdir, snakefile, configs,
                                 ["src/prml_pipeline/figures/style.py"])
     assert set(style) - REPORT_CHAIN == {("figure", f"name={name}") for name in (
         "markov_blanket", "regression", "mixture_samples", "mixture_conditionals",
-        "vae_latents", "vae_grids", "vae_fullcov")}
+        "vae_latents", "vae_fullcov", "vae_grids-small", "vae_grids-medium", "vae_grids-large",
+        "vae_grids-fullcov")}
 
 
 def test_audit_passes_then_flags_an_altered_artifact(tiny_run, tmp_path):
@@ -178,7 +184,7 @@ def test_snakemake_report_registers_every_figure(tiny_run, tmp_path):
     listing = subprocess.run(["python3", "-m", "zipfile", "-l", str(target)],
                              capture_output=True, text=True, check=True).stdout
     for name in ("markov_blanket", "regression", "mixture_samples", "mixture_conditionals",
-                 "vae_latents", "vae_grids", "vae_fullcov"):
+                 "vae_latents", "vae_grids-small", "vae_grids-fullcov", "vae_fullcov"):
         assert f"{name}.png" in listing
 
 

@@ -5,6 +5,7 @@
 import functools
 import importlib
 import os
+import re
 import types
 from importlib.metadata import version
 from pathlib import Path
@@ -179,8 +180,9 @@ FULLCOV_MODEL = next(m for m in MODELS if config["vae"]["models"][m]["full_covar
 TEST_ITEMS = f"test-set {dataset_spec()['item_noun']}"
 
 
-def figure_path(name):
-    return f"results/figures/{name}.png"
+def figure_path(name, fmt="png"):
+    """A figure's file: png (preview), pdf (the LaTeX report) or svg (the HTML report)."""
+    return f"results/figures/{name}.{fmt}"
 
 
 # Values of each wildcard: the jobs a rule has are the combinations of its wildcards' values.
@@ -253,31 +255,46 @@ FIGURE_CONTEXT = types.SimpleNamespace(
 FIGURE_DIR = ROOT / "src" / "prml_pipeline" / "figures"
 
 
+def figure_module(name):
+    """The module that draws figure `name` (vae_grids for vae_grids-small)."""
+    return importlib.import_module(f"prml_pipeline.figures.{name.split('-')[0]}")
+
+
 def figure_names():
-    """Every figure module (not style.py, not a _helper.py), in the order the report shows
-    them (their first mention in report/report.md; any not mentioned last)."""
-    names = sorted(
+    """Every figure (one per module, not style.py nor a _helper.py; one per part of a module
+    with parts), in the order the report shows them (the module's first mention in
+    report/report.md; any not mentioned last)."""
+    modules = sorted(
         path.stem
         for path in FIGURE_DIR.glob("*.py")
         if path.stem != "style" and not path.stem.startswith("_")
     )
     report_text = (ROOT / "report" / "report.md").read_text()
 
-    def first_mention(name):
-        found = report_text.find(f"figures.{name}.")
-        return found if found >= 0 else len(report_text)
+    def first_mention(module):
+        found = re.search(rf"figures\.{module}\b", report_text)
+        return found.start() if found else len(report_text)
 
-    return sorted(names, key=first_mention)
+    names = []
+    for stem in sorted(modules, key=first_mention):
+        drawing = figure_module(stem)
+        if hasattr(drawing, "parts"):
+            names += [f"{stem}-{part}" for part in drawing.parts(FIGURE_CONTEXT)]
+        else:
+            names.append(stem)
+    return names
 
 
 def figure_entry(name):
-    drawing = importlib.import_module(f"prml_pipeline.figures.{name}")
-    return {"shows": drawing.SHOWS, **drawing.spec(FIGURE_CONTEXT)}
+    drawing = figure_module(name)
+    part = name.partition("-")[2]
+    spec = drawing.spec(FIGURE_CONTEXT, part) if part else drawing.spec(FIGURE_CONTEXT)
+    return {"shows": drawing.SHOWS, **spec}
 
 
 def figure_code(wildcards):
     """A figure job's code: its module and the science modules it and the script reach."""
-    drawing = f"src/prml_pipeline/figures/{wildcards.name}.py"
+    drawing = f"src/prml_pipeline/figures/{wildcards.name.split('-')[0]}.py"
     return sorted({str(ROOT / drawing), *code_inputs("scripts/figure.py", drawing)})
 
 

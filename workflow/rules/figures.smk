@@ -1,6 +1,8 @@
 # Figures: each drawn by its own module, src/prml_pipeline/figures/<name>.py, from cached
 # artifacts only (never by retraining). A new figure is one new module there (and its place
 # in report/report.md): its SHOWS, spec(ctx) and draw() are read through FIGURES (common.smk).
+# A module with parts(ctx) is one figure per part, named <module>-<part> (vae_grids-small),
+# each drawn by its own job from spec(ctx, part).
 
 
 wildcard_constraints:
@@ -22,6 +24,9 @@ rule figure:
                 "shows": FIGURES[wildcards.name]["shows"],
             },
         ),
+        # The same figure as vector graphics: PDF for the LaTeX report, SVG for the HTML.
+        pdf="results/figures/{name}.pdf",
+        svg="results/figures/{name}.svg",
         prov=prov("figure", "{name}"),
     log:
         log_path("figure", "{name}"),

@@ -8,7 +8,8 @@ rule report_values:
         conditionals=expand("results/mixture/conditional_x1={v}.npz", v=CONDITIONS),
         metrics=every_run("metrics.json"),
         runinfo=every_run("runinfo.json"),
-        iwae=every_run("iwae.json"),
+        per_image=every_run("iwae_per_image.npz"),
+        latents=[f"results/vae/{m}/latents.npz" for m in MODELS],
         figures=[figure_path(name) for name in FIGURES],
         numbers=report_numbers,
         records=upstream_records,
@@ -47,6 +48,8 @@ rule report_values:
             "vae": {k: v for k, v in config["vae"].items() if k != "models"},
             # Which models Figures 6 and 7 (diagonal) and 8 (full covariance) show.
             "figure_models": {"diagonal": DIAGONAL_MODELS, "fullcov": FULLCOV_MODEL},
+            "class_names": dataset_spec().get("labels"),
+            "data": {"normalize_mean": config["data"]["normalize_mean"]},
         },
         figures=list(FIGURES),
         seeds=SEEDS,
@@ -58,6 +61,10 @@ rule render_report:
     input:
         values="results/report/values.json",
         template=str(ROOT / "report" / "report.md"),
+        # the appendix quotes the model, its loss and its training step from these files
+        model=str(ROOT / "src" / "prml_pipeline" / "sheet" / "vae" / "model.py"),
+        loss=str(ROOT / "src" / "prml_pipeline" / "sheet" / "vae" / "loss.py"),
+        train=str(ROOT / "src" / "prml_pipeline" / "sheet" / "vae" / "train.py"),
         code=code_inputs("scripts/render_report.py"),
     output:
         markdown="results/report/report.md",
@@ -82,9 +89,13 @@ rule render_report:
 rule report_html:
     input:
         markdown="results/report/report.md",
+        values="results/report/values.json",
         metadata=str(ROOT / "report" / "metadata.yaml"),
+        filter=str(ROOT / "report" / "crossref.lua"),
+        bibliography=str(ROOT / "report" / "references.bib"),
         css=str(ROOT / "report" / "report.css"),
-        figures=[figure_path(name) for name in FIGURES],
+        script=str(ROOT / "report" / "report.js"),
+        figures=[figure_path(name, "svg") for name in FIGURES],
         code=code_inputs("scripts/compile_report.py"),
     output:
         document=report(
@@ -112,12 +123,15 @@ rule report_html:
 
 
 # Its own rule, not `use rule report_html`: a rule made by `use rule` does not keep
-# `localrule`, and the HTML's style sheet is no input of the PDF.
+# `localrule`, and the HTML's style sheet and script are no inputs of the PDF.
 rule report_pdf:
     input:
         markdown="results/report/report.md",
+        values="results/report/values.json",
         metadata=str(ROOT / "report" / "metadata.yaml"),
-        figures=[figure_path(name) for name in FIGURES],
+        filter=str(ROOT / "report" / "crossref.lua"),
+        bibliography=str(ROOT / "report" / "references.bib"),
+        figures=[figure_path(name, "pdf") for name in FIGURES],
         code=code_inputs("scripts/compile_report.py"),
     output:
         document=report(

@@ -99,6 +99,8 @@ rule iwae_bound:
         code=code_inputs("scripts/iwae_bound.py"),
     output:
         json="results/vae/{model}/seed{seed}/iwae.json",
+        # -IWAE and -ELBO of each test image (standard errors, paired differences)
+        per_image="results/vae/{model}/seed{seed}/iwae_per_image.npz",
         prov=prov("iwae_bound", "{model}/seed{seed}"),
     log:
         log_path("iwae_bound", "{model}/seed{seed}"),

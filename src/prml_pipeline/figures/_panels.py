@@ -14,9 +14,8 @@ import numpy as np
 
 from prml_pipeline.artifacts import load_arrays
 
-# The sheet's dark backdrop behind the decoded-digit grids (plot_model's facecolor).
-GRID_BACKGROUND = "#020419"
-GRID_TEXT = "#e6e8f0"
+# Decoded pixels in grayscale like the data: dark ink where the decoder is sure a pixel is on.
+GRID_COLORMAP = "gray_r"
 
 
 def load_latents(path: str, points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,11 +44,24 @@ def _checked(latents: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nd
     return latents, labels
 
 
+def common_limit(*latent_sets: np.ndarray) -> float:
+    """One axis limit for every latent panel, from the data: the largest |z| among the
+    points drawn, rounded up to a half unit, so that panels share axes and no point is cut."""
+    largest = max(float(np.max(np.abs(np.asarray(z, dtype=float)))) for z in latent_sets)
+    return float(np.ceil(largest * 1.02 * 2.0) / 2.0)
+
+
 def draw_latents(ax: Any, latents: np.ndarray, labels: np.ndarray, limits: float) -> set[int]:
-    """Scatter latent means coloured by digit, square axes +-limits; returns the digits drawn."""
+    """Scatter latent means coloured by class, square axes +-limits; returns the classes drawn.
+
+    A point outside the limits is an error, not a silently clipped dot."""
     import polars as pl
 
     latents, labels = _checked(latents, labels)
+    outside = int(np.sum(np.any(np.abs(latents) > limits, axis=1)))
+    if outside:
+        raise ValueError(f"{outside} latent means lie outside the axes (+-{limits:g}); "
+                         "choose the limit with common_limit")
     frame = pl.DataFrame({"z1": latents[:, 0], "z2": latents[:, 1],
                           "Digit": labels.astype(np.int64)})
     # Larger dots for the sheet's 500 points, smaller ones for the full 10k test set.
@@ -97,12 +109,15 @@ def compose_grid(images: np.ndarray, grid_size: int) -> np.ndarray:
 
 
 def draw_grid(ax: Any, images: np.ndarray) -> None:
-    """Show decoded images as one tiled picture; z_1 grows rightwards, z_2 upwards."""
+    """Show decoded images as one tiled picture, one image pixel per data pixel, drawn
+    without smoothing (vector outputs embed it at that resolution); z_1 grows rightwards,
+    z_2 upwards."""
     images = np.asarray(images, dtype=float)
     grid_size = isqrt(images.shape[0])
     if grid_size * grid_size != images.shape[0]:
         raise ValueError(f"need a square number of images, got {images.shape[0]}")
-    ax.imshow(compose_grid(images, grid_size), cmap="viridis", vmin=0.0, vmax=1.0)
+    ax.imshow(compose_grid(images, grid_size), cmap=GRID_COLORMAP, vmin=0.0, vmax=1.0,
+              interpolation="none")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():

@@ -46,7 +46,7 @@ def plot_conditionals(
         sizes.add(samples.size)
         sns.kdeplot(x=samples, ax=ax, fill=True, alpha=0.25, linewidth=1.2)
         weights = ", ".join(f"{w:.2f}" for w in cond["weights"])
-        ax.set_title(f"$x_1 = {cond['value']:g}$\nnew mixing coefficients [{weights}]")
+        ax.set_title(f"$x_1 = {cond['value']:g}$\nmixing coefficients {weights}")
         ax.set_xlabel("$x_2$")
         ax.set_xlim(xlim)
     if suptitle is None:

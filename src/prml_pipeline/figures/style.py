@@ -1,7 +1,11 @@
 """The figures' shared look and their one saver.
 
-Every figure is drawn under a fixed rcParams set (never the user's matplotlibrc) and saved
-without the version-stamped "Software" chunk, so its bytes depend only on its inputs.
+Every figure is drawn under a fixed rcParams set (never the user's matplotlibrc) and saved in
+three formats: PDF for the LaTeX report and SVG for the HTML one (vector: plots stay sharp at
+any zoom; pixel images such as the decoded grids are embedded at their own resolution, drawn
+without smoothing), and a PNG preview (Snakemake's report, `prml compare`'s pixel difference).
+None carries a date or a version-stamped "Software" field, so the bytes depend only on the
+inputs.
 Figures are drawn at the size they are printed: at most the report's text width wide
 (``PAGE_WIDTH``), so the report places them at their natural size and a font size here is the
 size a reader sees on paper (and, in the HTML, at about 14 px).
@@ -48,6 +52,16 @@ _STYLE: dict[str, Any] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "savefig.facecolor": "auto",
+    # Text in the PDF as embedded TrueType (selectable, crisp), in the SVG as paths (the file
+    # needs no font); SVG element ids fixed (save_figure), so equal figures give equal bytes.
+    "pdf.fonttype": 42,
+    "svg.fonttype": "path",
+}
+# The formats every figure is saved in, with the metadata that would vary between runs off.
+FORMATS: dict[str, dict[str, Any]] = {
+    "pdf": {"metadata": {"CreationDate": None, "Producer": None, "Creator": None}},
+    "svg": {"metadata": {"Date": None, "Creator": None}},
+    "png": {"metadata": {"Software": None}},
 }
 
 
@@ -77,17 +91,27 @@ def styled(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def save_figure(fig: Figure, path: PathLike, dpi: int) -> None:
-    """Write `fig` as a PNG atomically (temp file + rename) and close it.
+def figure_paths(png: PathLike) -> dict[str, str]:
+    """The files a figure is saved as: the PNG path given, and the same path with each other
+    format's extension (results/figures/regression.pdf, .svg)."""
+    stem, extension = os.path.splitext(os.fspath(png))
+    if extension.lower() != ".png":
+        raise ValueError(f"save_figure takes the PNG's path; got {os.fspath(png)!r}")
+    return {fmt: f"{stem}.{fmt}" for fmt in FORMATS}
 
-    The PNG carries no "Software" text chunk (it names the matplotlib version), so equal
-    figures give equal bytes across processes and machines with the same fonts.
-    """
+
+def save_figure(fig: Figure, path: PathLike, dpi: int) -> None:
+    """Write `fig` as the PNG `path` and, beside it, as PDF and SVG, each atomically (temp
+    file + rename), and close it. `dpi` is the PNG's resolution; the vector formats embed a
+    pixel image (imshow with interpolation "none") at the image's own resolution."""
+    import matplotlib
+
     plt = pyplot()
-    if not os.fspath(path).lower().endswith(".png"):
-        raise ValueError(f"save_figure writes PNG only; got {os.fspath(path)!r}")
     try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+        for fmt, target in figure_paths(path).items():
+            # SVG element ids from the figure's name: unique when the HTML inlines several.
+            salt = {"svg.hashsalt": os.path.basename(target)}
+            with atomic_path(target) as tmp, matplotlib.rc_context(salt):
+                fig.savefig(tmp, format=fmt, dpi=dpi, **FORMATS[fmt])
     finally:
         plt.close(fig)

@@ -1,4 +1,5 @@
-"""Fig. 8: the full-covariance VAE: test-set latent means and its decoded grid."""
+"""Fig. 8a: latent means of test-set items under the full-covariance VAE, on the axes of
+Fig. 6 (its decoded grid is Fig. 8b, a part of vae_grids)."""
 
 from __future__ import annotations
 
@@ -7,33 +8,21 @@ from typing import Any
 
 import numpy as np
 
-from prml_pipeline.artifacts import load_arrays
-from prml_pipeline.figures._panels import digit_legend, draw_grid, draw_latents, load_latents
+from prml_pipeline.figures._panels import digit_legend, draw_latents
 from prml_pipeline.figures.style import PAGE_WIDTH, PathLike, pyplot, save_figure, styled
+from prml_pipeline.figures.vae_latents import latent_spec, load_panels
 
-SHOWS = "the full-covariance VAE: test-set latent means and the decoded grid"
+SHOWS = "the full-covariance VAE: test-set latent means, on the axes of the diagonal models'"
 
 
 def spec(ctx: Any) -> dict[str, Any]:
-    model = ctx.fullcov_model
-    return {
-        "inputs": {"latents": f"results/vae/{model}/latents.npz",
-                   "grid": f"results/vae/{model}/grid.npz"},
-        "plot": {
-            "title": ctx.model_title(model),
-            "points": ctx.config["plots"]["latent_points"],
-            "limit": ctx.config["plots"]["fullcov_latent_limit"],
-            "items": ctx.test_items,
-            "class_names": ctx.class_names,
-        },
-    }
+    return latent_spec(ctx, [ctx.fullcov_model])
 
 
 @styled
 def plot_full_covariance(
     latents: np.ndarray,
     labels: np.ndarray,
-    images: np.ndarray,
     path: PathLike,
     dpi: int,
     limits: float = 8.0,
@@ -41,20 +30,16 @@ def plot_full_covariance(
     items: str = "test-set images",
     class_names: Sequence[str] | None = None,
 ) -> None:
-    """Full-covariance VAE: latent means by digit (left) and its decoded latent grid (right)."""
-    fig, (ax_lat, ax_grid) = pyplot().subplots(ncols=2, layout="compressed",
-                                               figsize=(PAGE_WIDTH, 0.5 * PAGE_WIDTH))
-    digit_legend(ax_lat, draw_latents(ax_lat, latents, labels, limits), class_names)
-    ax_lat.set_title(f"Latent means of {np.asarray(labels).size} {items}")
-    draw_grid(ax_grid, images)
-    ax_grid.set_title("Decoded images, latent quantile grid")
-    fig.suptitle(title)
+    """Full-covariance VAE: latent means coloured by class, with the legend beside them."""
+    fig, ax = pyplot().subplots(layout="compressed",
+                                figsize=(0.62 * PAGE_WIDTH, 0.45 * PAGE_WIDTH))
+    digit_legend(ax, draw_latents(ax, latents, labels, limits), class_names)
+    ax.set_title(f"{title}\nlatent means of {np.asarray(labels).size} {items}")
     save_figure(fig, path, dpi)
 
 
 def draw(inputs: Any, settings: dict[str, Any], path: PathLike) -> None:
-    latents, labels = load_latents(inputs.latents, settings["points"])
-    grid = load_arrays(inputs.grid, required=("images",))
-    plot_full_covariance(latents, labels, grid["images"], path, dpi=settings["dpi"],
-                         limits=settings["limit"], title=settings["title"],
-                         items=settings["items"], class_names=settings["class_names"])
+    (panel,), limit = load_panels(inputs, settings)
+    plot_full_covariance(panel["latents"], panel["labels"], path, dpi=settings["dpi"],
+                         limits=limit, title=panel["title"], items=settings["items"],
+                         class_names=settings["class_names"])

@@ -1,50 +1,40 @@
-"""Fig. 7: images decoded from an inverse-CDF grid of latents, per diagonal-covariance VAE."""
+"""Figs. 7 and 8b: the images one VAE decodes on an inverse-CDF grid of latents, one figure
+per model (a part of this figure), each wide enough that every decoded image can be read."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from prml_pipeline.artifacts import load_arrays
-from prml_pipeline.figures._panels import GRID_BACKGROUND, GRID_TEXT, draw_grid
+from prml_pipeline.figures._panels import draw_grid
 from prml_pipeline.figures.style import PAGE_WIDTH, PathLike, pyplot, save_figure, styled
 
-SHOWS = ("images decoded from an inverse-CDF grid of latents, for each "
-         "diagonal-covariance VAE")
+SHOWS = "images decoded from an inverse-CDF grid of latents, one figure per VAE"
+# A grid's printed width: at the sheet's 20 x 20 grid, each decoded image is about 5.5 mm wide.
+GRID_WIDTH = 0.66 * PAGE_WIDTH
 
 
-def spec(ctx: Any) -> dict[str, Any]:
-    return {
-        "inputs": {"grids": [f"results/vae/{m}/grid.npz" for m in ctx.diagonal_models]},
-        "plot": {"titles": [ctx.model_title(m) for m in ctx.diagonal_models]},
-    }
+def parts(ctx: Any) -> list[str]:
+    """One figure per model: the diagonal ones (Fig. 7) and the full-covariance one (8b)."""
+    return [*ctx.diagonal_models, ctx.fullcov_model]
+
+
+def spec(ctx: Any, model: str) -> dict[str, Any]:
+    return {"inputs": {"grid": f"results/vae/{model}/grid.npz"},
+            "plot": {"title": ctx.model_title(model)}}
 
 
 @styled
-def plot_latent_grids(
-    panels: Sequence[dict[str, Any]],
-    path: PathLike,
-    dpi: int,
-    suptitle: str = "Decoded images over an evenly spaced grid of latent quantiles",
-) -> None:
-    """Fig. 7: each model's decoder outputs on a latent grid; dicts: title, images (g*g, h, w)."""
-    if not panels:
-        raise ValueError("plot_latent_grids needs at least one panel")
-    fig, axs = pyplot().subplots(ncols=len(panels), squeeze=False, facecolor=GRID_BACKGROUND,
-                                 layout="compressed",
-                                 figsize=(PAGE_WIDTH, PAGE_WIDTH / len(panels) + 0.6))
-    for ax, panel in zip(axs[0], panels, strict=True):
-        draw_grid(ax, panel["images"])
-        ax.set_title(panel["title"], color=GRID_TEXT)
-        ax.xaxis.label.set_color(GRID_TEXT)
-        ax.yaxis.label.set_color(GRID_TEXT)
-    fig.suptitle(suptitle, color=GRID_TEXT)
+def plot_latent_grid(images: np.ndarray, path: PathLike, dpi: int, title: str) -> None:
+    """One model's decoder outputs on the latent grid, images (g*g, h, w) in [0, 1]."""
+    fig, ax = pyplot().subplots(layout="compressed", figsize=(GRID_WIDTH, GRID_WIDTH + 0.3))
+    draw_grid(ax, images)
+    ax.set_title(f"{title}\ndecoded images on the latent quantile grid")
     save_figure(fig, path, dpi)
 
 
 def draw(inputs: Any, settings: dict[str, Any], path: PathLike) -> None:
-    panels = [
-        {"title": title, "images": load_arrays(file, required=("images",))["images"]}
-        for title, file in zip(settings["titles"], inputs.grids, strict=True)
-    ]
-    plot_latent_grids(panels, path, dpi=settings["dpi"])
+    images = load_arrays(inputs.grid, required=("images",))["images"]
+    plot_latent_grid(images, path, dpi=settings["dpi"], title=settings["title"])

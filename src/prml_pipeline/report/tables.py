@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -21,16 +20,41 @@ _COLUMN_PADDING_PT = 12.0
 
 
 def _printed(text: str) -> str:
-    """A cell roughly as printed: math without its markup (a command is one symbol), and
-    no code marks."""
+    """A cell roughly as printed: math without its markup (a command is one symbol), no code
+    marks, a labelled span as its text and a cross-reference as the words it becomes."""
     def math(match: re.Match[str]) -> str:
         return re.sub(r"[{}^_ ]", "", re.sub(r"\\[A-Za-z]+", "x", match.group(1)))
+    text = re.sub(r"\[([^\]]*)\]\{#[^}]*\}", r"\1", text)  # [F3]{#prov-f3} prints F3
+    text = re.sub(r"@(fig|tab|eq|sec):[\w.:-]*\w", "Figure 10", text)  # a reference's words
     return re.sub(r"\$([^$]*)\$", math, text).replace("`", "")
 
 
 def _words(text: str) -> list[str]:
-    """The pieces a line should not break inside: words, paths, hashes, dates, numbers."""
-    return _printed(text).split()
+    """The pieces a line should not break inside: words, paths, hashes, dates, numbers, and
+    names joined by no-break spaces (a model's title)."""
+    return [word for word in re.split(r"[ \t\n]+", _printed(text)) if word]
+
+
+MINUS = "\u2212"
+
+
+def number(value: float, digits: int = 2, sign: bool = False) -> str:
+    """A number as the report prints it: fixed digits and a true minus sign (−0.96, not
+    -0.96); with `sign`, a plus on positive values too (a difference)."""
+    text = f"{float(value):{'+' if sign else ''}.{digits}f}"
+    return text.replace("-", MINUS)
+
+
+def short_title(title: str) -> str:
+    """A model's title without its layers, which tables give in a column of their own:
+    "Large VAE (300, 60, 10)" -> "Large VAE"."""
+    return title.split(" (")[0]
+
+
+def unbroken(text: str) -> str:
+    """`text` with no-break spaces and hyphens: a name or value that must not wrap inside a
+    table cell (browsers and LaTeX break lines after a hyphen)."""
+    return text.replace(" ", "\u00a0").replace("-", "\u2011")
 
 
 def column_widths(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
@@ -86,12 +110,6 @@ def data_inputs(record: Mapping[str, Any]) -> dict[str, str]:
             if not path.endswith(".py")}
 
 
-def data_hash(record: Mapping[str, Any]) -> str:
-    """One short hash of all data a job read (order-independent)."""
-    joined = "".join(f"{path}:{digest}\n" for path, digest in sorted(data_inputs(record).items()))
-    return hashlib.sha256(joined.encode()).hexdigest()[:8]
-
-
 def input_label(path: str) -> str:
     """An input as the tables name it: its path under results/, so that the model or
     experiment it belongs to is part of the name (vae/small/latents.npz)."""
@@ -105,14 +123,22 @@ def input_checksums(record: Mapping[str, Any]) -> str:
     return ", ".join(f"{input_label(path)} {short(digest)}" for path, digest in items)
 
 
-def figure_note(record: Mapping[str, Any]) -> str:
-    return (f"Made by `{record['script']['path']}` (rule `{record['rule']}`, commit "
-            f"{commit_label(record)}) from data {data_hash(record)}.")
+def row_anchor(row: str) -> str:
+    """The link target of a provenance row (F3 -> prov-f3)."""
+    return f"prov-{row.lower()}"
+
+
+def figure_note(row: str) -> str:
+    """A caption's pointer to its row of the provenance table."""
+    return f"Code and inputs: [row {row}](#{row_anchor(row)}) of @tab:provenance."
 
 
 def fmt_vector(values: Sequence[float], digits: int = 2) -> str:
-    return "(" + ", ".join(f"{float(v):.{digits}f}".rstrip("0").rstrip(".") if digits else
-                           str(v) for v in values) + ")"
+    """(−0.96, 1.09): each entry with at most `digits` decimals (trailing zeros dropped)."""
+    def entry(v: float) -> str:
+        text = f"{float(v):.{digits}f}".rstrip("0").rstrip(".") if digits else str(v)
+        return text.replace("-", MINUS)
+    return "(" + ", ".join(entry(v) for v in values) + ")"
 
 
 def fuel_gauge_table(result: Mapping[str, float]) -> str:
@@ -124,7 +150,7 @@ def fuel_gauge_table(result: Mapping[str, float]) -> str:
         ("$p(F=0, B=0, D=0)$", result["p_f0_b0_d0"]),
         ("$p(F=0 \\mid D=0, B=0)$", result["p_f0_given_d0_b0"]),
     ]
-    return markdown_table(["Quantity", "Value"], [(name, f"{value:.4f}") for name, value in rows],
+    return markdown_table(["Quantity", "Value"], [(name, number(value, 4)) for name, value in rows],
                           "lr")
 
 
@@ -145,8 +171,9 @@ def regression_values(experiments: Mapping[str, Mapping[str, Any]],
         }
         rows.append((settings["title"], fmt_vector(settings["x_mean"]),
                      fmt_vector(settings["x_var"]), f"{settings['target_var']:g}",
-                     fmt_vector(data["post_mean"], 3), f"{cov[0, 0]:.4f}", f"{cov[1, 1]:.4f}",
-                     f"{cov[0, 1]:.4f}", f"{values[name]['mean_pred_var']:.3f}"))
+                     fmt_vector(data["post_mean"], 3), number(cov[0, 0], 4),
+                     number(cov[1, 1], 4), number(cov[0, 1], 4),
+                     number(values[name]["mean_pred_var"], 3)))
     table = markdown_table(
         ["Experiment", "$\\mu_x$", "diag $\\Sigma_x$", "$\\sigma_y^2$", "$\\mathbf{m}_N$",
          "Var $\\theta_0$", "Var $\\theta_1$", "Cov", "mean Var $\\hat y$"],
@@ -155,7 +182,7 @@ def regression_values(experiments: Mapping[str, Mapping[str, Any]],
 
 
 def conditionals_table(conditionals: Sequence[Mapping[str, Any]]) -> str:
-    rows = [(f"{float(c['value']):g}", fmt_vector(c["weights"]),
+    rows = [(f"{float(c['value']):g}".replace("-", MINUS), fmt_vector(c["weights"]),
              fmt_vector(np.asarray(c["means"]).ravel())) for c in conditionals]
     return markdown_table(["$x_1$", "new mixing coefficients $\\pi_k^{cond}$",
                            "component means of $x_2$"], rows, "rll")
@@ -169,9 +196,10 @@ def seed_stats(values: Sequence[float]) -> dict[str, Any]:
 
 
 def fmt_stats(stats: Mapping[str, Any], digits: int = 2) -> str:
-    if stats["sd"] is None:
-        return f"{stats['mean']:.{digits}f}"
-    return f"{stats['mean']:.{digits}f} $\\pm$ {stats['sd']:.{digits}f}"
+    """mean ± standard error over test images (one unbreakable piece); with several seeds
+    also their spread."""
+    text = unbroken(f"{number(stats['mean'], digits)} ± {number(stats['se'], digits)}")
+    return text if stats.get("sd") is None else f"{text} (sd {number(stats['sd'], digits)})"
 
 
 def covariance(model: Mapping[str, Any]) -> str:
@@ -181,62 +209,32 @@ def covariance(model: Mapping[str, Any]) -> str:
 
 def vae_table(models: Mapping[str, Mapping[str, Any]],
               summary: Mapping[str, Mapping[str, Any]], iwae_samples: int) -> str:
-    """Per model: architecture, epochs, test -ELBO and -IWAE (mean ± sd over seeds when there
-    are several), mean training time and the device."""
-    n = next(iter(summary.values()))["neg_elbo"]["n"]
-    over = f" (mean $\\pm$ sd, {n} seeds)" if n > 1 else ""
+    """Per model: architecture, epochs, test -ELBO and -IWAE (± the standard error over test
+    images; with several seeds, the mean over seeds and their sd), mean training time and
+    the device."""
     rows = []
     for name, model in models.items():
         row = summary[name]
-        rows.append((model["title"], "784-" + "-".join(map(str, model["hidden"])) + "-2",
-                     covariance(model), row["epochs"],
-                     fmt_stats(row["neg_elbo"]), fmt_stats(row["neg_iwae"]),
+        rows.append((unbroken(short_title(model["title"])),
+                     unbroken("784-" + "-".join(map(str, model["hidden"])) + "-2"),
+                     row["epochs"], fmt_stats(row["neg_elbo"]), fmt_stats(row["neg_iwae"]),
                      f"{row['train_seconds']:.1f}", row["device"]))
-    return markdown_table(["Model", "Encoder", "Covariance", "Epochs",
-                           f"Test $-$ELBO{over}", f"Test $-\\log p$, IWAE $K={iwae_samples}$",
+    return markdown_table(["Model", "Encoder", "Epochs", "Test −ELBO",
+                           f"Test −log p (IWAE, K\u00a0=\u00a0{iwae_samples})",
                            "Training time (s)", "Device"],
-                          rows, "lllrrrrl")
+                          rows, "llrrrrl")
 
 
-def comparison_sentence(better: str, worse: str, a: Mapping[str, Any],
-                        b: Mapping[str, Any]) -> str:
-    """Whether model A (stats `a`) beats model B (stats `b`) on a lower-is-better measure.
+def provenance_table(rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> str:
+    """One row per item (row label such as F3, what it is, its job's record): the code that
+    made it and the data it read, each with the first 8 hex digits of its SHA-256 as the
+    record holds it. The commit is the same for all and stated once, beside the table."""
+    def script(record: Mapping[str, Any]) -> str:
+        return f"`{record['script']['path'].removeprefix('src/prml_pipeline/')}`"
 
-    A difference of the means counts only when it exceeds twice the larger of the two seed
-    standard deviations; with one seed there is no spread, and the sentence says so.
-    """
-    difference = a["mean"] - b["mean"]
-    numbers = f"{fmt_stats(a)} against {fmt_stats(b)} nats"
-    if a["sd"] is None or b["sd"] is None:
-        return (f"With a single seed per model there is no seed-to-seed spread to judge it by, "
-                f"so whether the {better} beats the {worse} stays open: {numbers} "
-                f"(difference {difference:+.2f}).")
-    threshold = 2 * max(a["sd"], b["sd"])
-    seeds = f"over {a['n']} seeds"
-    if abs(difference) > threshold:
-        verdict = "beats" if difference < 0 else "does worse than"
-        return (f"The {better} {verdict} the {worse}: {numbers} {seeds}, a difference of "
-                f"{abs(difference):.2f} nats, more than twice the larger seed standard "
-                f"deviation ({threshold:.2f}).")
-    return (f"The {better} and the {worse} do not differ beyond seed-to-seed variation: "
-            f"{numbers} {seeds}, a difference of {abs(difference):.2f} nats, within twice the "
-            f"larger seed standard deviation ({threshold:.2f}).")
-
-
-def provenance_table(named_records: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
-    """Per item: the rule, its script (under scripts/) and commit, and the data it read.
-
-    Rule, script and commit share one cell, one per line of text, so that no long path has to
-    fit a narrow column of its own.
-    """
-    def made_by(record: Mapping[str, Any]) -> str:
-        script = record["script"]["path"].removeprefix("scripts/")
-        return f"rule `{record['rule']}`, script `{script}`, commit {commit_label(record)}"
-
-    rows = [(label, made_by(record), input_checksums(record)) for label, record in named_records]
-    return markdown_table(["Item", "Made by (script in `scripts/`)",
-                           "Input data (path in `results/`, SHA-256 short)"],
-                          rows)
+    body = [(f"[{row}]{{#{row_anchor(row)}}}", label, script(record), input_checksums(record))
+            for row, label, record in rows]
+    return markdown_table(["Row", "Item", "Script", "Inputs (in `results/`, SHA-256)"], body)
 
 
 def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
@@ -249,7 +247,7 @@ def training_table(models: Mapping[str, Mapping[str, Any]], seeds: Sequence[int]
         for seed in seeds:
             record = records[f"{name}/{seed}"]
             machine = record["machine"]
-            rows.append((model["title"], seed, machine["host"],
+            rows.append((unbroken(model["title"]), seed, machine["host"],
                          machine.get("slurm_job_id") or "none", runinfo[(name, seed)]["device"],
                          machine["threads"], utc_time(record["time"]["start"]),
                          *hardware_cells(runinfo[(name, seed)].get("hardware"))))
@@ -281,8 +279,10 @@ def hardware_cells(hardware: Mapping[str, Any] | None) -> tuple[str, str, str]:
 
 
 def utc_time(timestamp: str) -> str:
-    """An ISO 8601 time as the tables print it, in UTC to the second: 2026-01-01 00:00:00."""
-    return datetime.fromisoformat(timestamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """An ISO 8601 time as the tables print it, in UTC to the second, never wrapped:
+    2026-01-01 00:00:00 (with no-break hyphens and space)."""
+    return unbroken(datetime.fromisoformat(timestamp).astimezone(UTC)
+                    .strftime("%Y-%m-%d %H:%M:%S"))
 
 
 def number_word(count: int) -> str:

@@ -17,11 +17,12 @@ import jinja2
 
 from prml_pipeline.errors import PipelineError
 
+# Numbers print a true minus sign (U+2212), as in the tables.
 FORMATS: dict[str, Callable[[Any], str]] = {
-    "pct": lambda value: f"{100 * float(value):.2f}\\%",
-    "f2": lambda value: f"{float(value):.2f}",
-    "f3": lambda value: f"{float(value):.3f}",
-    "f4": lambda value: f"{float(value):.4f}",
+    "pct": lambda value: f"{100 * float(value):.2f}\\%".replace("-", "\u2212"),
+    "f2": lambda value: f"{float(value):.2f}".replace("-", "\u2212"),
+    "f3": lambda value: f"{float(value):.3f}".replace("-", "\u2212"),
+    "f4": lambda value: f"{float(value):.4f}".replace("-", "\u2212"),
     "int": lambda value: f"{int(value)}",
     "raw": str,
 }
@@ -67,7 +68,9 @@ def render(template: str, values: Mapping[str, Any], name: str = _TEMPLATE_NAME)
     environment = jinja2.Environment(loader=jinja2.FunctionLoader(
                                          lambda _: (template, name, lambda: True)),
                                      undefined=_Unknown, autoescape=False,
-                                     keep_trailing_newline=True)
+                                     keep_trailing_newline=True,
+                                     # `{#fig:name}` is pandoc's label, not a comment
+                                     comment_start_string="{##", comment_end_string="##}")
     environment.filters.update(FORMATS)
     try:
         return environment.get_template(name).render(values)
