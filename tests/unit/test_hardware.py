@@ -260,7 +260,9 @@ def test_the_crate_gives_a_training_action_its_figures_as_property_values(tmp_pa
     assert usage["cpu_seconds"]["value"] == figures["cpu_seconds"]
     assert usage["cpu_seconds"]["unitText"] == "s"
     assert usage["peak_rss_mib"]["unitText"] == "MiB"
-    assert usage["cuda.device"]["value"] == "NVIDIA Fake H200"
+    assert usage["peak_rss_mib"]["unitCode"] == "http://qudt.org/vocab/unit/MebiBYTE"
+    assert "cuda.device" not in usage  # a name, not a measure: in the description
+    assert "GPU NVIDIA Fake H200" in action["description"]
     assert usage["cuda.peak_allocated_mib"]["value"] == 512.0
     assert usage["nvml.energy_j"]["value"] == 250.0
     assert usage["nvml.utilization_mean_percent"]["value"] == 50.0

@@ -17,7 +17,9 @@ The crate holds:
   SHA-256 and media type (logs, benchmarks and checkpoints stay out);
 - one CreateAction per job (`#job/<rule>/<wildcards>`): `instrument` the job's script,
   `object` the files it read, `result` the files it wrote and its record, with start and end
-  times, the machine (`location`) and the commit;
+  times, the machine (`location`) and the commit; for a training job, what it used of the
+  machine as `resourceUsage` (workflow-run ro-terms): one PropertyValue per measured figure
+  of its record's `hardware`, with `unitText` and a QUDT `unitCode` (docs/cluster.md);
 - one ControlAction per job (`#control/...`): `instrument` its rule's step, `object` its
   CreateAction;
 - one CreateAction for the workflow run (`#run`): `instrument` the workflow, `object` the
@@ -82,6 +84,8 @@ SNAKEMAKE_LANGUAGE = "https://w3id.org/workflowhub/workflow-ro-crate#snakemake"
 PYTHON_LANGUAGE = "https://w3id.org/workflowhub/workflow-ro-crate#python"
 COMPLETED = "http://schema.org/CompletedActionStatus"
 RESOURCE_USAGE = {"resourceUsage": "https://w3id.org/ro/terms/workflow-run#resourceUsage"}
+# QUDT units of the measured figures (the profile recommends a unitCode for each).
+UNIT_CODES = {"s": "SEC", "MiB": "MebiBYTE", "%": "PERCENT", "W": "W", "J": "J"}
 # Media types the standard library does not know, or guesses differently across hosts.
 MEDIA_TYPES = {
     ".npz": "application/zip", ".pt": "application/zip", ".gz": "application/gzip",
@@ -410,19 +414,26 @@ def _add_job(builder: _Builder, index: int, workflow_inputs: dict[str, Any],
 
 
 def _resource_usage(builder: _Builder, record: dict[str, Any]) -> list[Any]:
-    """One PropertyValue per hardware figure the job recorded (training jobs; else none)."""
+    """One PropertyValue per measured hardware figure the job recorded (training jobs; else
+    none), with its unit; what names the hardware (the GPU, driver versions) goes into the
+    job's description instead."""
     items = usage_items(record.get("extra", {}).get("hardware"))
-    if items:
+    measured = [(key, name, value, unit) for key, name, value, unit in items if unit]
+    if measured:
         builder.crate.metadata.extra_terms.update(RESOURCE_USAGE)
     return [builder.add(f"#usage/{_job_key(record)}/{key}", **{
         "@type": "PropertyValue", "name": name, "propertyID": key, "value": value,
-        **({"unitText": unit} if unit else {})}) for key, name, value, unit in items]
+        "unitText": unit, "unitCode": f"http://qudt.org/vocab/unit/{UNIT_CODES[unit]}"})
+        for key, name, value, unit in measured]
 
 
 def _job_description(record: dict[str, Any]) -> str:
+    hardware = [f"{name} {value}" for _, name, value, unit
+                in usage_items(record.get("extra", {}).get("hardware")) if not unit]
     return (f"commit {record['code']['commit']}"
             + (" (with uncommitted changes)" if record["code"]["dirty"] else "")
-            + f"; config subset SHA-256 {record['config_subset_sha256']}")
+            + f"; config subset SHA-256 {record['config_subset_sha256']}"
+            + "".join(f"; {item}" for item in hardware))
 
 
 def _source_url(record: dict[str, Any]) -> str | None:

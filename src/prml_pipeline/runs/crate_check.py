@@ -98,12 +98,15 @@ def check_crate(results: Path, severity: str = "RECOMMENDED") -> list[Issue]:
         raise SystemExit(f"crate check: rocrate_validator is not installed: {REMEDY}") from None
     results = Path(results)
     context = json.loads((results / METADATA).read_text()).get("@context")
-    if not isinstance(context, str):
+    # The RO-Crate context's URL, alone or first of a list that adds terms (resourceUsage).
+    urls = [context] if isinstance(context, str) else [
+        item for item in context if isinstance(item, str)] if isinstance(context, list) else []
+    if len(urls) != 1:
         raise SystemExit(f"crate check: {results / METADATA} names no single context URL; "
                          "rewrite it with `prml crate`")
     with tempfile.TemporaryDirectory(prefix="crate-check-") as scratch:
         cache = Path(scratch) / "http-cache"
-        seed_cache(cache, {context: bundled_context(context)})
+        seed_cache(cache, {urls[0]: bundled_context(urls[0])})
         settings = models.ValidationSettings(
             rocrate_uri=str(results.resolve()), profile_identifier=PROFILE,
             requirement_severity=models.Severity[severity], offline=True, cache_path=cache)
