@@ -56,6 +56,7 @@ def test_a_model_size_added_as_documented_is_trained_and_shown(tiny_run, tmp_pat
     jobs = planned_jobs(workdir, snakefile, (*configs, extra))
     assert {key for key in jobs if "xlarge" in key[1]} == {
         ("train_vae", "model=xlarge, seed=42"), ("iwae_bound", "model=xlarge, seed=42"),
-        ("encode_latents", "model=xlarge"), ("decode_grid", "model=xlarge")}
-    assert {("figure", "name=vae_latents"), ("figure", "name=vae_grids")} <= set(jobs)
-    assert ("figure", "name=vae_fullcov") not in jobs  # the full-covariance figure: unchanged
+        ("encode_latents", "model=xlarge"), ("decode_grid", "model=xlarge"),
+        ("figure", "name=vae_grids-xlarge")}  # its own decoded grid
+    assert ("figure", "name=vae_latents") in jobs  # a panel of Figure 6
+    assert ("figure", "name=vae_grids-small") not in jobs  # the other grids: unchanged
