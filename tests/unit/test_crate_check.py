@@ -46,8 +46,12 @@ def test_the_summary_gives_one_line_per_failed_check_worst_first():
         "RECOMMENDED: Application url (2x, e.g. ./code/a.py): SHOULD have a url"]
 
 
-def test_a_crate_without_one_context_url_is_refused(tmp_path):
+@pytest.mark.parametrize("context", [[CONTEXT, "https://other.example/context"],
+                                     [{"x": "http://x/"}], {"x": "http://x/"}])
+def test_a_crate_without_one_context_url_is_refused(tmp_path, context):
+    """One URL, alone or with terms the crate adds (resourceUsage), is what the check can
+    supply offline; two URLs or none are refused."""
     (tmp_path / "ro-crate-metadata.json").write_text(json.dumps(
-        {"@context": [CONTEXT, {"x": "http://x/"}], "@graph": []}))
+        {"@context": context, "@graph": []}))
     with pytest.raises(SystemExit, match="names no single context URL"):
         crate_check.check_crate(tmp_path)
