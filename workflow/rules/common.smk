@@ -161,10 +161,6 @@ def grid_cfg(wildcards):
     }
 
 
-def vae_artifacts(kind, models):
-    return [f"results/vae/{model}/{kind}.npz" for model in models]
-
-
 # Versions of the libraries that compute the cached results. A param of those rules, so that
 # the output cache's key (script, params, input files, upstream keys; the conda env only
 # under --sdm conda) also changes when pip installs another torch or numpy.
