@@ -25,6 +25,7 @@ from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
+import pytest
 import yaml
 
 from prml_pipeline.sheet.data import write_idx
@@ -440,3 +441,29 @@ def check_provenance_run_crate(results: Path):
         makers = [job for job in jobs if f"figures/{figure.name}" in ids(job["result"])]
         assert len(makers) == 1, figure.name
     return crate
+
+
+# ------------------------------------------------------------------ the local SLURM cluster
+
+# Why the cluster tests cannot run here, if they cannot (.ci/slurm-up starts the cluster).
+CLUSTER_MISSING = [
+    reason
+    for reason, missing in (
+        ("sbatch is not on PATH", shutil.which("sbatch") is None),
+        ("PRML_CLUSTER_TESTS is not 1", os.environ.get("PRML_CLUSTER_TESTS") != "1"),
+    )
+    if missing
+]
+# The marks of every cluster test module (`pytestmark = CLUSTER_TEST`).
+CLUSTER_TEST = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(
+        bool(CLUSTER_MISSING),
+        reason=f"needs the local SLURM test cluster ({'; '.join(CLUSTER_MISSING)}): "
+        "run .ci/slurm-up, then PRML_CLUSTER_TESTS=1 pytest -m cluster",
+    ),
+]
+# The profile's 40 s before the first status check suits a shared cluster; the test cluster is
+# idle, so poll sooner (MinJobAge there is far above 3 x 5 s, as the squeue route needs).
+FAST_POLLING = ("--slurm-init-seconds-before-status-checks", "5",
+                "--seconds-between-status-checks", "5")

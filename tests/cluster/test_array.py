@@ -16,17 +16,9 @@ import subprocess
 
 import pytest
 import yaml
-from helpers import REPO, snakemake, tiny_configs
-from test_slurm import FAST_POLLING, MISSING
+from helpers import CLUSTER_TEST, FAST_POLLING, REPO, snakemake, tiny_configs
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.skipif(
-        bool(MISSING),
-        reason=f"needs the local SLURM test cluster ({'; '.join(MISSING)}): "
-        "run .ci/slurm-up, then PRML_CLUSTER_TESTS=1 pytest -m cluster",
-    ),
-]
+pytestmark = CLUSTER_TEST
 
 MODELS = ("medium", "small")  # two of the four, to keep the test short
 SEEDS = (42, 43, 44)  # vae.replicates: 3

@@ -18,17 +18,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, SNAKEMAKE, IdxServer, make_tiny_dataset, server_config, snakemake
-from test_slurm import FAST_POLLING, MISSING
+from helpers import (
+    CLUSTER_TEST,
+    FAST_POLLING,
+    REPO,
+    SNAKEMAKE,
+    IdxServer,
+    make_tiny_dataset,
+    server_config,
+    snakemake,
+)
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.skipif(
-        bool(MISSING),
-        reason=f"needs the local SLURM test cluster ({'; '.join(MISSING)}): "
-        "run .ci/slurm-up, then PRML_CLUSTER_TESTS=1 pytest -m cluster",
-    ),
-]
+pytestmark = CLUSTER_TEST
 
 MODEL, SEED, EPOCHS = "large", 42, 20
 TARGET = f"results/vae/{MODEL}/seed{SEED}/weights.pt"

@@ -8,43 +8,20 @@ the submitting node; the artifacts must equal a local run's.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, digests, snakemake, tiny_configs
+from helpers import CLUSTER_TEST, FAST_POLLING, REPO, digests, snakemake, tiny_configs
 
-MISSING = [
-    reason
-    for reason, missing in (
-        ("sbatch is not on PATH", shutil.which("sbatch") is None),
-        ("PRML_CLUSTER_TESTS is not 1", os.environ.get("PRML_CLUSTER_TESTS") != "1"),
-    )
-    if missing
-]
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.skipif(
-        bool(MISSING),
-        reason=f"needs the local SLURM test cluster ({'; '.join(MISSING)}): "
-        "run .ci/slurm-up, then PRML_CLUSTER_TESTS=1 pytest -m cluster",
-    ),
-]
+pytestmark = CLUSTER_TEST
 
 MODELS = sorted(yaml.safe_load((REPO / "tests/data/tiny.yaml").read_text())["vae"]["models"])
 SEEDS = (42, 43)  # vae.seed and the replicate vae.replicates = 2 adds
 RUNS = sorted(f"{model}_{seed}" for model in MODELS for seed in SEEDS)
-# The profile's 40 s before the first status check suits a shared cluster; the test cluster is
-# idle, so poll sooner (MinJobAge there is far above 3 x 5 s, as the squeue route needs).
-FAST_POLLING = ("--slurm-init-seconds-before-status-checks", "5",
-                "--seconds-between-status-checks", "5")
-
-
 @dataclass
 class SlurmRun:
     workdir: Path
